@@ -1,0 +1,113 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Verdict is the outcome of one analysis.
+//
+// The zero value is NoData, so a Result nobody filled in can never be
+// mistaken for a pass.
+type Verdict int
+
+// Verdicts.
+const (
+	// NoData: not enough samples yet to say anything. Never a pass.
+	NoData Verdict = iota
+	// Pass: the evidence says the canary is no worse than allowed.
+	Pass
+	// Fail: the evidence says the canary is worse than allowed.
+	Fail
+	// Error: the source of the measurements failed.
+	Error
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case NoData:
+		return "no_data"
+	case Pass:
+		return "pass"
+	case Fail:
+		return "fail"
+	case Error:
+		return "error"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// MarshalText encodes the verdict by name.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText decodes a verdict name.
+func (v *Verdict) UnmarshalText(b []byte) error {
+	for _, c := range []Verdict{NoData, Pass, Fail, Error} {
+		if c.String() == string(b) {
+			*v = c
+			return nil
+		}
+	}
+	return fmt.Errorf("analysis: unknown verdict %q", b)
+}
+
+// Query says what to analyse.
+type Query struct {
+	// Baseline and Canary name the versions (backends) to compare.
+	Baseline string
+	Canary   string
+	// Since and Until bound the window of requests to look at. A zero
+	// Since means "as far back as the source keeps"; a zero Until means now.
+	Since time.Time
+	Until time.Time
+	// Step is the index of the rollout step being analysed.
+	Step int
+	// Vars are extra template variables for providers that use them.
+	Vars map[string]string
+}
+
+// Result is a verdict with the evidence behind it.
+type Result struct {
+	Verdict Verdict `json:"verdict"`
+	// Reason is one line a person can read: the numbers that decided.
+	Reason string `json:"reason"`
+	// Metrics holds the evidence, one entry per metric judged.
+	Metrics []Measurement `json:"metrics,omitempty"`
+	// At is when the analysis was made.
+	At time.Time `json:"at"`
+}
+
+// Measurement is the evidence for one metric.
+type Measurement struct {
+	Name    string  `json:"name"`
+	Verdict Verdict `json:"verdict"`
+	// Canary and Baseline are the measured values (NaN when not measured).
+	Canary   float64 `json:"canary"`
+	Baseline float64 `json:"baseline"`
+	// CanaryN and BaselineN are the sample sizes behind them.
+	CanaryN   int64 `json:"canary_n"`
+	BaselineN int64 `json:"baseline_n"`
+	// Lower and Upper bound what is allowed, or the confidence interval
+	// of the effect, depending on the judge (see Reason).
+	Lower float64 `json:"lower"`
+	Upper float64 `json:"upper"`
+	// Statistic and PValue are the test's figures, when a test was run.
+	Statistic float64 `json:"statistic"`
+	PValue    float64 `json:"p_value"`
+	// DryRun measurements are reported but never decide the verdict.
+	DryRun bool   `json:"dry_run,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Analyzer judges the canary. A non-nil error means the source failed; the
+// engine treats it as an Error verdict with the error as reason.
+type Analyzer interface {
+	Analyze(ctx context.Context, q Query) (Result, error)
+}
+
+// AnalyzerFunc adapts a function to Analyzer.
+type AnalyzerFunc func(ctx context.Context, q Query) (Result, error)
+
+// Analyze calls f.
+func (f AnalyzerFunc) Analyze(ctx context.Context, q Query) (Result, error) { return f(ctx, q) }

@@ -1,0 +1,72 @@
+package ramp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ramp-go/ramp/analysis"
+)
+
+// EventKind says what happened.
+type EventKind int
+
+// Event kinds.
+const (
+	EventStarted EventKind = iota + 1
+	EventStepStarted
+	EventAnalysis
+	EventPaused
+	EventResumed
+	EventPromoted
+	EventRollingBack
+	EventRolledBack
+	EventSucceeded
+	// EventRouterError: the router failed to apply a route; it is retried.
+	EventRouterError
+	// EventTriggerError: a trigger stopped with an error.
+	EventTriggerError
+	// EventRetried: a rolled-back rollout was reset to start again.
+	EventRetried
+)
+
+var eventNames = map[EventKind]string{
+	EventStarted: "started", EventStepStarted: "step_started", EventAnalysis: "analysis",
+	EventPaused: "paused", EventResumed: "resumed", EventPromoted: "promoted",
+	EventRollingBack: "rolling_back", EventRolledBack: "rolled_back", EventSucceeded: "succeeded",
+	EventRouterError: "router_error", EventTriggerError: "trigger_error", EventRetried: "retried",
+}
+
+func (k EventKind) String() string {
+	if n, ok := eventNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// MarshalText encodes the kind by name.
+func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Event is one transition of a rollout.
+type Event struct {
+	Kind  EventKind `json:"kind"`
+	Time  time.Time `json:"time"`
+	Phase Phase     `json:"phase"`
+	// Step is the index of the step in force, -1 before the first.
+	Step    int     `json:"step"`
+	Percent float64 `json:"percent"`
+	// Result is set on EventAnalysis.
+	Result *analysis.Result `json:"result,omitempty"`
+	// Reason explains the transition (rollback reason, pause reason, error).
+	Reason string `json:"reason,omitempty"`
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s step=%d canary=%.2f%% phase=%s", e.Kind, e.Step, e.Percent, e.Phase)
+	if e.Result != nil {
+		s += fmt.Sprintf(" verdict=%s", e.Result.Verdict)
+	}
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}

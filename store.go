@@ -1,0 +1,60 @@
+package ramp
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ramp-go/ramp/analysis"
+)
+
+// Store persists a rollout's state. Every transition is saved before it is
+// acted on, so a process killed at any instant restarts into a known state.
+type Store interface {
+	// Load returns the saved state, or an error wrapping ErrNoState when
+	// nothing was saved yet. Any other error (a corrupt file) is returned
+	// as is and stops the rollout from starting: state is never silently
+	// reset.
+	Load(ctx context.Context) (State, error)
+	// Save replaces the saved state atomically.
+	Save(ctx context.Context, s State) error
+}
+
+// ErrNoState is wrapped by Store.Load when nothing was saved.
+var ErrNoState = errors.New("ramp: no saved state")
+
+// StateVersion is the schema version written into State.Version.
+const StateVersion = 1
+
+// State is what a Store keeps: enough to resume a rollout exactly.
+type State struct {
+	Version int    `json:"version"`
+	Stable  string `json:"stable"`
+	Canary  string `json:"canary"`
+	Phase   Phase  `json:"phase"`
+	// Step is the index of the step in force (-1 before the first).
+	Step    int     `json:"step"`
+	Percent float64 `json:"percent"`
+	// Reasons of the rollback or pause, in the order they arrived.
+	Reasons       []string        `json:"reasons,omitempty"`
+	LastResult    analysis.Result `json:"last_result"`
+	StartedAt     time.Time       `json:"started_at"`
+	StepStartedAt time.Time       `json:"step_started_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	FinishedAt    time.Time       `json:"finished_at,omitzero"`
+	// History keeps the last revisions that were live, newest last.
+	History []Revision `json:"history,omitempty"`
+}
+
+// Revision is one release in the history: what was live and how it ended.
+type Revision struct {
+	Version   string    `json:"version"`
+	Previous  string    `json:"previous"`
+	Outcome   Phase     `json:"outcome"`
+	Reason    string    `json:"reason,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	// FaultAt is when the first rollback reason arrived (zero if none);
+	// EndedAt-FaultAt is the time to restore.
+	FaultAt time.Time `json:"fault_at,omitzero"`
+}

@@ -1,0 +1,141 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ramp-go/ramp/analysis"
+	"github.com/ramp-go/ramp/traffic"
+)
+
+// Strategy turns what has happened so far into the step that comes next.
+type Strategy interface {
+	// Next returns the step that follows the progress so far, or done when
+	// no step is left (the engine then promotes the new version fully).
+	// Next must be deterministic in p: after a restart the engine asks
+	// again for the step it was on.
+	Next(p Progress) (s Step, done bool)
+}
+
+// Func adapts a function to Strategy.
+type Func func(p Progress) (Step, bool)
+
+// Next calls f.
+func (f Func) Next(p Progress) (Step, bool) { return f(p) }
+
+// Progress is what has happened so far in a rollout.
+type Progress struct {
+	// Index is the number of steps completed; Next returns step Index.
+	Index int
+	// Stable and Canary are the version labels of the rollout.
+	Stable, Canary string
+	// Last is the final analysis result of the previous step (the zero
+	// Result, verdict NoData, when there was none).
+	Last analysis.Result
+	// Elapsed is the time since the rollout started.
+	Elapsed time.Duration
+}
+
+// UntilPromoted as a Step's Hold waits for a manual promote.
+const UntilPromoted time.Duration = 0
+
+// Step is one traffic state of a rollout and what must be true to leave it.
+type Step struct {
+	// Name is an optional label shown in events and status.
+	Name string `json:"name,omitempty"`
+	// Percent is the canary's share of weighted traffic (0–100, 0.01
+	// resolution).
+	Percent float64 `json:"percent"`
+	// Rules pin matching requests to a backend whatever Percent says. An
+	// empty Rule.Backend means the canary.
+	Rules []traffic.Rule `json:"rules,omitempty"`
+	// MirrorPercent copies that share of requests to the canary, whose
+	// responses are discarded (shadow traffic).
+	MirrorPercent float64 `json:"mirror_percent,omitempty"`
+	// Hold is how long the step lasts before it may be left. UntilPromoted
+	// (0) waits for a manual promote.
+	Hold time.Duration `json:"hold"`
+	// Analysis, when set, must pass before the step is left; a failure
+	// rolls back at once, whatever the hold.
+	Analysis *Analysis `json:"-"`
+	// Approve, when set, is asked once the step is otherwise done; it may
+	// block (ctx ends on abort). nil error approves; an error rolls back
+	// with it as reason.
+	Approve func(ctx context.Context, index int, s Step) error `json:"-"`
+}
+
+// Analysis is a step's analysis: what judges and how often.
+type Analysis struct {
+	// Analyzer judges; nil means the rollout's default analyzer.
+	Analyzer analysis.Analyzer
+	analysis.Policy
+}
+
+// Route returns the route for s with the given version labels.
+func (s Step) Route(stable, canary string) traffic.Route {
+	r := traffic.Split(stable, canary, s.Percent)
+	for _, rl := range s.Rules {
+		if rl.Backend == "" {
+			rl.Backend = canary
+		}
+		r.Rules = append(r.Rules, rl)
+	}
+	if s.MirrorPercent > 0 {
+		r.Mirror = &traffic.Mirror{Backend: canary, Percent: s.MirrorPercent}
+	}
+	return r
+}
+
+// Validate reports every problem with s at once; field names are prefixed
+// with field (e.g. "steps[2]").
+func (s Step) Validate(field string) error {
+	var errs []error
+	if bad := checkPercent(s.Percent); bad != "" {
+		errs = append(errs, fmt.Errorf("%s.percent: %v %s", field, s.Percent, bad))
+	}
+	if bad := checkPercent(s.MirrorPercent); bad != "" {
+		errs = append(errs, fmt.Errorf("%s.mirror_percent: %v %s", field, s.MirrorPercent, bad))
+	}
+	if s.Hold < 0 {
+		errs = append(errs, fmt.Errorf("%s.hold: %v is negative", field, s.Hold))
+	}
+	if s.Analysis != nil {
+		if err := s.Analysis.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s.analysis: %w", field, err))
+		}
+	}
+	// Rules are checked as part of the route, with placeholder names.
+	if err := s.Route("stable", "canary").Validate(nil); err != nil {
+		for _, e := range unjoin(err) {
+			if s.Percent == 0 && len(s.Rules) == 0 {
+				continue // a 0% step with no rule is valid: all traffic stays on stable
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", field, e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkPercent(p float64) string {
+	switch {
+	case math.IsNaN(p) || math.IsInf(p, 0):
+		return "is not a number"
+	case p < 0:
+		return "is negative"
+	case p > 100:
+		return "is over 100"
+	case math.Abs(p*100-math.Round(p*100)) > 1e-6:
+		return "is finer than the 0.01 resolution"
+	}
+	return ""
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
