@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
+	"github.com/ramp-go/ramp/rollback"
 )
 
 // Store persists a rollout's state. Every transition is saved before it is
@@ -43,18 +44,5 @@ type State struct {
 	UpdatedAt     time.Time       `json:"updated_at"`
 	FinishedAt    time.Time       `json:"finished_at,omitzero"`
 	// History keeps the last revisions that were live, newest last.
-	History []Revision `json:"history,omitempty"`
-}
-
-// Revision is one release in the history: what was live and how it ended.
-type Revision struct {
-	Version   string    `json:"version"`
-	Previous  string    `json:"previous"`
-	Outcome   Phase     `json:"outcome"`
-	Reason    string    `json:"reason,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	EndedAt   time.Time `json:"ended_at"`
-	// FaultAt is when the first rollback reason arrived (zero if none);
-	// EndedAt-FaultAt is the time to restore.
-	FaultAt time.Time `json:"fault_at,omitzero"`
+	History []rollback.Revision `json:"history,omitempty"`
 }

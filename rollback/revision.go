@@ -1,0 +1,27 @@
+package rollback
+
+import "time"
+
+// Outcome is how a revision ended.
+type Outcome string
+
+// Outcomes of a revision.
+const (
+	OutcomeLive       Outcome = "live"        // still running
+	OutcomeSucceeded  Outcome = "succeeded"   // promoted fully
+	OutcomeRolledBack Outcome = "rolled_back" // traffic returned to the previous version
+	OutcomeReplaced   Outcome = "replaced"    // a later release took its place
+)
+
+// Revision is one release in the history: what was live and how it ended.
+type Revision struct {
+	Version   string    `json:"version"`
+	Previous  string    `json:"previous"`
+	Outcome   Outcome   `json:"outcome"`
+	Reason    string    `json:"reason,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	// FaultAt is when the first rollback reason arrived (zero if none);
+	// EndedAt-FaultAt is the time to restore.
+	FaultAt time.Time `json:"fault_at,omitzero"`
+}
