@@ -1,0 +1,48 @@
+package analysis
+
+import "time"
+
+// Window is what a backend did over a span of time: request counts by
+// status class, bytes, and the latency distribution.
+type Window struct {
+	Backend string
+	// Since and Until are the span the counts really cover (aligned to the
+	// source's time slices, so possibly a little wider than asked).
+	Since, Until time.Time
+	// Requests is the number of completed requests.
+	Requests int64
+	// Errors is the number of responses with status >= 500 (a panicking
+	// or unreachable backend is observed as 502 and counts here).
+	Errors int64
+	// Classes[k] counts responses with status in [k*100, k*100+99] for
+	// k = 1..5; Classes[0] counts anything else.
+	Classes [6]int64
+	// Bytes is the response bytes written.
+	Bytes int64
+	// Latency is the distribution of request durations; nil when the
+	// source keeps none.
+	Latency Distribution
+}
+
+// ErrorRate is Errors/Requests, or 0 when there are no requests.
+func (w Window) ErrorRate() float64 {
+	if w.Requests == 0 {
+		return 0
+	}
+	return float64(w.Errors) / float64(w.Requests)
+}
+
+// Distribution is a latency distribution.
+type Distribution interface {
+	// Count is the number of samples.
+	Count() int64
+	// Quantile returns the q-quantile (0 <= q <= 1); 0 when empty.
+	Quantile(q float64) time.Duration
+	// CountAtMost returns how many samples are <= d.
+	CountAtMost(d time.Duration) int64
+}
+
+// WindowSource gives windows of recorded outcomes. Recorder is one.
+type WindowSource interface {
+	Window(backend string, since, until time.Time) Window
+}
