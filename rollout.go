@@ -1075,3 +1075,56 @@ func (e *eventQueue) drain() {
 		e.deliver(ev)
 	}
 }
+
+// RollbackTo sends all traffic to version, which must be the stable
+// version or one kept in the history, in a single Apply. It applies to a
+// rollout that has ended (abort a running one first); the router must
+// still know the version's backend (keep it registered for as long as
+// you may want to return to it). The move is recorded in the history and
+// the rollout ends rolled back, with the reason saying where it went.
+func (r *Rollout) RollbackTo(ctx context.Context, version string) error {
+	r.mu.Lock()
+	if !r.st.Phase.Done() || r.driving {
+		defer r.mu.Unlock()
+		return fmt.Errorf("%w: rollback to %q in phase %s: abort the rollout first", ErrPhase, version, r.st.Phase)
+	}
+	known := version == r.cfg.Stable
+	for _, rev := range r.st.History {
+		known = known || rev.Version == version || rev.Previous == version
+	}
+	if !known {
+		r.mu.Unlock()
+		return fmt.Errorf("ramp: rollback to %q: version is not in the kept history", version)
+	}
+	live := r.cfg.Stable
+	if r.st.Phase == Succeeded {
+		live = r.cfg.Canary
+	}
+	if version == live {
+		r.mu.Unlock()
+		return fmt.Errorf("ramp: rollback to %q: it is already live", version)
+	}
+	r.driving = true
+	r.mu.Unlock()
+	defer r.release()
+
+	if err := r.cfg.Router.Apply(ctx, traffic.Route{Weights: []traffic.Weight{{Backend: version, Percent: 100}}}); err != nil {
+		return fmt.Errorf("ramp: rollback to %q: %w", version, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.clk.Now()
+	reason := fmt.Sprintf("rolled back from %s to %s", live, version)
+	return r.setLocked(ctx, EventRolledBack, reason, func(s *State) {
+		for i := range s.History {
+			if s.History[i].Version == live && (s.History[i].Outcome == rollback.OutcomeSucceeded || s.History[i].Outcome == rollback.OutcomeLive) {
+				s.History[i].Outcome, s.History[i].EndedAt, s.History[i].Reason = rollback.OutcomeRolledBack, now, reason
+			}
+		}
+		s.History = appendRevision(s.History, rollback.Revision{
+			Version: version, Previous: live, Outcome: rollback.OutcomeSucceeded, Reason: reason, StartedAt: now, EndedAt: now,
+		}, r.cfg.HistoryLimit)
+		s.Phase, s.Percent, s.FinishedAt = RolledBack, 0, now
+		s.Reasons = append(s.Reasons, reason)
+	})
+}

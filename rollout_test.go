@@ -528,3 +528,22 @@ func TestEventsCarryStepAndReasons(t *testing.T) {
 }
 
 var _ traffic.Router = (*fakeRouter)(nil)
+
+func TestRollbackToKeptRevision(t *testing.T) {
+	h := newHarness(t, steps(strategy.Step{Percent: 10, Hold: time.Second}), func(c *Config) { c.HistoryLimit = 2 })
+	require.ErrorIs(t, h.r.RollbackTo(bg, "v1"), ErrPhase, "not while pending")
+	h.start()
+	h.pump(time.Second, h.phase(Succeeded))
+	require.NoError(t, h.wait())
+	require.ErrorContains(t, h.r.RollbackTo(bg, "v0"), `"v0": version is not in the kept history`)
+	require.ErrorContains(t, h.r.RollbackTo(bg, "v2"), "already live")
+	require.NoError(t, h.r.RollbackTo(bg, "v1"))
+	cur, _ := h.router.Current(bg)
+	assert.Equal(t, 100.0, cur.Percent("v1"))
+	st := h.r.Status()
+	assert.Equal(t, RolledBack, st.Phase)
+	assert.Contains(t, st.Reason, "rolled back from v2 to v1")
+	require.Len(t, st.History, 2)
+	assert.Equal(t, rollback.OutcomeRolledBack, st.History[0].Outcome)
+	assert.Equal(t, "v1", st.History[1].Version)
+}
