@@ -123,6 +123,7 @@ type harness struct {
 	router *fakeRouter
 	r      *Rollout
 	done   chan error
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	events []Event
@@ -155,6 +156,7 @@ func (h *harness) start() {
 	done := make(chan error, 1)
 	h.done = done
 	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
 	h.t.Cleanup(func() {
 		cancel()
 		select {
@@ -241,4 +243,10 @@ func (h *harness) wait() error {
 		h.t.Fatalf("Run did not return; status %+v", h.r.Status())
 		return nil
 	}
+}
+
+// stop ends Run as a process exit would, leaving the saved state as it is.
+func (h *harness) stop() {
+	h.cancel()
+	_ = h.wait()
 }

@@ -123,7 +123,9 @@ func (c *Config) validate() error {
 		bad("strategy: missing")
 	} else if v, ok := c.Strategy.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
-			bad("strategy: %w", err)
+			for _, e := range unjoin(err) {
+				bad("strategy: %w", e)
+			}
 		}
 	}
 	if c.Router == nil {
@@ -472,13 +474,16 @@ func (r *Rollout) drive(ctx context.Context) error {
 	if resumeStep >= 0 {
 		idx = resumeStep
 	}
-	var last analysis.Result
+	r.mu.Lock()
+	last, lastPercent := r.st.PrevResult, r.st.PrevPercent
+	r.mu.Unlock()
 	for {
 		if r.rollbackPending() {
 			return r.rollback(ctx)
 		}
 		step, done := r.cfg.Strategy.Next(strategy.Progress{
-			Index: idx, Stable: r.cfg.Stable, Canary: r.cfg.Canary, Last: last, Elapsed: r.clk.Now().Sub(r.startedAt()),
+			Index: idx, Stable: r.cfg.Stable, Canary: r.cfg.Canary, Last: last, Percent: lastPercent,
+			Elapsed: r.clk.Now().Sub(r.startedAt()),
 		})
 		if done {
 			return r.succeed(ctx, idx)
@@ -487,13 +492,18 @@ func (r *Rollout) drive(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		last = res
+		last, lastPercent = res, step.Percent
 		switch out {
 		case stepRollback:
 			return r.rollback(ctx)
 		case stepFull:
 			return r.succeed(ctx, idx+1)
 		}
+		// Saved with the next step's record, so a restart tells the
+		// strategy the same thing.
+		r.mu.Lock()
+		r.st.PrevResult, r.st.PrevPercent = last, lastPercent
+		r.mu.Unlock()
 		idx++
 	}
 }
@@ -777,6 +787,13 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 			}
 		}
 	}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func reasonOr(s, def string) string {

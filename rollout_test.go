@@ -2,6 +2,7 @@ package ramp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -546,4 +547,69 @@ func TestRollbackToKeptRevision(t *testing.T) {
 	require.Len(t, st.History, 2)
 	assert.Equal(t, rollback.OutcomeRolledBack, st.History[0].Outcome)
 	assert.Equal(t, "v1", st.History[1].Version)
+}
+
+// The strategy is told the same Progress after a restart as before it.
+func TestProgressSurvivesRestart(t *testing.T) {
+	st := &memStore{}
+	var seen []strategy.Progress
+	var mu sync.Mutex
+	strat := strategy.Func(func(p strategy.Progress) (strategy.Step, bool) {
+		mu.Lock()
+		seen = append(seen, p)
+		mu.Unlock()
+		return strategy.Step{Percent: float64(10 * (p.Index + 1)), Hold: strategy.UntilPromoted,
+			Analysis: &strategy.Analysis{Policy: analysis.Policy{Interval: time.Second}}}, p.Index >= 2
+	})
+	an := &verdicts{f: func(n int, q analysis.Query) (analysis.Result, error) {
+		return analysis.Result{Verdict: analysis.Pass, Reason: fmt.Sprintf("step %d", q.Step)}, nil
+	}}
+	h := newHarness(t, strat, func(c *Config) { c.Store = st; c.Analyzer = an })
+	h.start()
+	h.pump(time.Second, func() bool { return h.has(EventAnalysis, 0) })
+	require.NoError(t, h.r.Promote())
+	h.until(h.atStep(1))
+	h.stop()
+	mu.Lock()
+	before := seen[len(seen)-1]
+	mu.Unlock()
+	assert.Equal(t, 1, before.Index)
+	assert.Equal(t, 10.0, before.Percent)
+	assert.Equal(t, "step 0", before.Last.Reason)
+
+	// A new process: same store, same question.
+	h2 := newHarness(t, strat, func(c *Config) { c.Store = st; c.Analyzer = an })
+	h2.start()
+	h2.until(h2.atStep(1))
+	mu.Lock()
+	after := seen[len(seen)-1]
+	mu.Unlock()
+	assert.Equal(t, before.Index, after.Index)
+	assert.Equal(t, before.Percent, after.Percent)
+	assert.Equal(t, before.Last.Reason, after.Last.Reason)
+}
+
+// memStore is a Store in memory that copies like a real one would.
+type memStore struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (m *memStore) Load(context.Context) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.b == nil {
+		return State{}, ErrNoState
+	}
+	var s State
+	err := json.Unmarshal(m.b, &s)
+	return s, err
+}
+
+func (m *memStore) Save(_ context.Context, s State) error {
+	b, err := json.Marshal(s)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b = b
+	return err
 }

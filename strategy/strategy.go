@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
@@ -35,7 +36,14 @@ type Progress struct {
 	// Last is the final analysis result of the previous step (the zero
 	// Result, verdict NoData, when there was none).
 	Last analysis.Result
-	// Elapsed is the time since the rollout started.
+	// Percent is the canary share of the step in force when Next is called
+	// — the step just completed — or 0 before the first step. Strategies
+	// that size their next jump by the evidence (see ExampleFunc) need it,
+	// since Index alone does not say where an adaptive ramp stands.
+	Percent float64
+	// Elapsed is the time since the rollout started. It is the one field
+	// that differs when the engine asks again after a restart, so a
+	// strategy that must give the same answer then should not depend on it.
 	Elapsed time.Duration
 }
 
@@ -74,6 +82,29 @@ type Analysis struct {
 	analysis.Policy
 }
 
+// Span is how long the analysis needs at least to pass: InitialDelay plus
+// Count (0 means 1) intervals. Strategies whose step exists only to be
+// analysed (AB, BlueGreen's post-promotion step) hold for Span, because a
+// Hold of 0 would mean "until promoted". Span saturates instead of
+// overflowing; it is 0 for a nil *Analysis.
+func (a *Analysis) Span() time.Duration {
+	if a == nil {
+		return 0
+	}
+	n := a.Count
+	if n < 1 {
+		n = 1
+	}
+	if a.Interval <= 0 || a.InitialDelay < 0 {
+		return max(a.InitialDelay, 0)
+	}
+	const maxDur = time.Duration(math.MaxInt64)
+	if time.Duration(n) > (maxDur-a.InitialDelay)/a.Interval {
+		return maxDur
+	}
+	return a.InitialDelay + time.Duration(n)*a.Interval
+}
+
 // Route returns the route for s with the given version labels.
 func (s Step) Route(stable, canary string) traffic.Route {
 	r := traffic.Split(stable, canary, s.Percent)
@@ -90,7 +121,8 @@ func (s Step) Route(stable, canary string) traffic.Route {
 }
 
 // Validate reports every problem with s at once; field names are prefixed
-// with field (e.g. "steps[2]").
+// with field (e.g. "steps[2]"), as in "steps[2].percent: 120 is over 100".
+// A 0% step with no rule is valid: all traffic stays on stable.
 func (s Step) Validate(field string) error {
 	var errs []error
 	if bad := checkPercent(s.Percent); bad != "" {
@@ -103,20 +135,57 @@ func (s Step) Validate(field string) error {
 		errs = append(errs, fmt.Errorf("%s.hold: %v is negative", field, s.Hold))
 	}
 	if s.Analysis != nil {
-		if err := s.Analysis.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("%s.analysis: %w", field, err))
+		for _, e := range unjoin(s.Analysis.Validate()) {
+			errs = append(errs, fmt.Errorf("%s.analysis: %w", field, e))
 		}
 	}
-	// Rules are checked as part of the route, with placeholder names.
-	if err := s.Route("stable", "canary").Validate(nil); err != nil {
-		for _, e := range unjoin(err) {
-			if s.Percent == 0 && len(s.Rules) == 0 {
-				continue // a 0% step with no rule is valid: all traffic stays on stable
-			}
-			errs = append(errs, fmt.Errorf("%s: %w", field, e))
-		}
-	}
+	errs = append(errs, checkRules(field+".rules", s.Rules)...)
 	return errors.Join(errs...)
+}
+
+// checkRules validates rules as part of a route with placeholder backend
+// names and valid weights, so that only the rules' own problems are
+// reported; the percents are checked by the caller. The route names the
+// rules "rules[i]"; the errors name them field+"[i]" instead, and still
+// match traffic.ErrInvalidRoute.
+func checkRules(field string, rules []traffic.Rule) []error {
+	if len(rules) == 0 {
+		return nil
+	}
+	r := Step{Percent: 50, Rules: rules}.Route("stable", "canary")
+	var errs []error
+	for _, e := range unjoin(r.Validate(nil)) {
+		msg := strings.TrimPrefix(e.Error(), traffic.ErrInvalidRoute.Error()+": ")
+		if rest, ok := strings.CutPrefix(msg, "rules"); ok {
+			msg = field + rest
+		} else {
+			msg = field + ": " + msg
+		}
+		errs = append(errs, &fieldError{msg: msg, err: e})
+	}
+	return errs
+}
+
+// fieldError is an error renamed for the caller's field names that still
+// unwraps to the original.
+type fieldError struct {
+	msg string
+	err error
+}
+
+func (e *fieldError) Error() string { return e.msg }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// refuse is the step an invalid built-in strategy yields instead of its
+// own: all traffic on stable, waiting for a person, who will see why in
+// the step's name. Reporting done instead would make the engine promote
+// the new version fully, the worst answer to a configuration mistake.
+func refuse(err error) Step {
+	return Step{
+		Name:    "invalid strategy: " + strings.ReplaceAll(err.Error(), "\n", "; "),
+		Percent: 0,
+		Hold:    UntilPromoted,
+	}
 }
 
 func checkPercent(p float64) string {
@@ -134,6 +203,9 @@ func checkPercent(p float64) string {
 }
 
 func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
 	}
