@@ -2,7 +2,9 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -95,6 +97,10 @@ type Measurement struct {
 	// Statistic and PValue are the test's figures, when a test was run.
 	Statistic float64 `json:"statistic"`
 	PValue    float64 `json:"p_value"`
+	// Estimate is the judge's point estimate of the effect when it makes
+	// one, e.g. the Hodges–Lehmann shift canary − baseline of a Comparison
+	// (whose Lower and Upper are that shift's confidence interval).
+	Estimate float64 `json:"estimate,omitempty"`
 	// DryRun measurements are reported but never decide the verdict.
 	DryRun bool   `json:"dry_run,omitempty"`
 	Reason string `json:"reason"`
@@ -111,3 +117,78 @@ type AnalyzerFunc func(ctx context.Context, q Query) (Result, error)
 
 // Analyze calls f.
 func (f AnalyzerFunc) Analyze(ctx context.Context, q Query) (Result, error) { return f(ctx, q) }
+
+// jsonFloat writes NaN and ±Inf, which Measurement uses for "not measured"
+// and one-sided bounds, as the strings "NaN", "+Inf" and "-Inf" (the
+// spelling Prometheus uses), since JSON numbers cannot hold them.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return json.Marshal(v)
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"NaN"`:
+		*f = jsonFloat(math.NaN())
+	case `"+Inf"`, `"Inf"`:
+		*f = jsonFloat(math.Inf(1))
+	case `"-Inf"`:
+		*f = jsonFloat(math.Inf(-1))
+	case "null":
+		*f = jsonFloat(math.NaN())
+	default:
+		var v float64
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("analysis: measurement value %s: %w", b, err)
+		}
+		*f = jsonFloat(v)
+	}
+	return nil
+}
+
+type measurementJSON struct {
+	Name      string    `json:"name"`
+	Verdict   Verdict   `json:"verdict"`
+	Canary    jsonFloat `json:"canary"`
+	Baseline  jsonFloat `json:"baseline"`
+	CanaryN   int64     `json:"canary_n"`
+	BaselineN int64     `json:"baseline_n"`
+	Lower     jsonFloat `json:"lower"`
+	Upper     jsonFloat `json:"upper"`
+	Statistic jsonFloat `json:"statistic"`
+	PValue    jsonFloat `json:"p_value"`
+	DryRun    bool      `json:"dry_run,omitempty"`
+	Reason    string    `json:"reason"`
+}
+
+// MarshalJSON encodes m; non-finite values become "NaN", "+Inf", "-Inf".
+func (m Measurement) MarshalJSON() ([]byte, error) {
+	return json.Marshal(measurementJSON{
+		m.Name, m.Verdict, jsonFloat(m.Canary), jsonFloat(m.Baseline), m.CanaryN, m.BaselineN,
+		jsonFloat(m.Lower), jsonFloat(m.Upper), jsonFloat(m.Statistic), jsonFloat(m.PValue), m.DryRun, m.Reason,
+	})
+}
+
+// UnmarshalJSON decodes what MarshalJSON writes.
+func (m *Measurement) UnmarshalJSON(b []byte) error {
+	var j measurementJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*m = Measurement{
+		Name: j.Name, Verdict: j.Verdict, Canary: float64(j.Canary), Baseline: float64(j.Baseline),
+		CanaryN: j.CanaryN, BaselineN: j.BaselineN, Lower: float64(j.Lower), Upper: float64(j.Upper),
+		Statistic: float64(j.Statistic), PValue: float64(j.PValue), DryRun: j.DryRun, Reason: j.Reason,
+	}
+	return nil
+}
