@@ -165,6 +165,7 @@ type measurementJSON struct {
 	BaselineN int64     `json:"baseline_n"`
 	Lower     jsonFloat `json:"lower"`
 	Upper     jsonFloat `json:"upper"`
+	Estimate  jsonFloat `json:"estimate"`
 	Statistic jsonFloat `json:"statistic"`
 	PValue    jsonFloat `json:"p_value"`
 	DryRun    bool      `json:"dry_run,omitempty"`
@@ -175,7 +176,7 @@ type measurementJSON struct {
 func (m Measurement) MarshalJSON() ([]byte, error) {
 	return json.Marshal(measurementJSON{
 		m.Name, m.Verdict, jsonFloat(m.Canary), jsonFloat(m.Baseline), m.CanaryN, m.BaselineN,
-		jsonFloat(m.Lower), jsonFloat(m.Upper), jsonFloat(m.Statistic), jsonFloat(m.PValue), m.DryRun, m.Reason,
+		jsonFloat(m.Lower), jsonFloat(m.Upper), jsonFloat(m.Estimate), jsonFloat(m.Statistic), jsonFloat(m.PValue), m.DryRun, m.Reason,
 	})
 }
 
@@ -187,7 +188,7 @@ func (m *Measurement) UnmarshalJSON(b []byte) error {
 	}
 	*m = Measurement{
 		Name: j.Name, Verdict: j.Verdict, Canary: float64(j.Canary), Baseline: float64(j.Baseline),
-		CanaryN: j.CanaryN, BaselineN: j.BaselineN, Lower: float64(j.Lower), Upper: float64(j.Upper),
+		CanaryN: j.CanaryN, BaselineN: j.BaselineN, Lower: float64(j.Lower), Upper: float64(j.Upper), Estimate: float64(j.Estimate),
 		Statistic: float64(j.Statistic), PValue: float64(j.PValue), DryRun: j.DryRun, Reason: j.Reason,
 	}
 	return nil

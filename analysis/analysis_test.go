@@ -12,7 +12,7 @@ import (
 func TestResultJSONKeepsNonFiniteValues(t *testing.T) {
 	in := Result{Verdict: Fail, Reason: "r", Metrics: []Measurement{{
 		Name: "p99", Verdict: Fail, Canary: 0.25, Baseline: math.NaN(), CanaryN: 10,
-		Lower: math.Inf(-1), Upper: math.Inf(1), Statistic: 1.5, PValue: 0.01, Reason: "x",
+		Lower: math.Inf(-1), Upper: math.Inf(1), Estimate: -0.5, Statistic: 1.5, PValue: 0.01, Reason: "x",
 	}}}
 	b, err := json.Marshal(in)
 	require.NoError(t, err)
@@ -24,6 +24,7 @@ func TestResultJSONKeepsNonFiniteValues(t *testing.T) {
 	assert.True(t, math.IsNaN(m.Baseline))
 	assert.True(t, math.IsInf(m.Lower, -1) && math.IsInf(m.Upper, 1))
 	assert.Equal(t, 0.25, m.Canary)
+	assert.Equal(t, -0.5, m.Estimate)
 	assert.Equal(t, Fail, m.Verdict)
 	assert.Error(t, json.Unmarshal([]byte(`{"metrics":[{"canary":"lots"}]}`), &out))
 }

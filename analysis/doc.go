@@ -10,4 +10,106 @@
 // the exact comparisons).
 //
 // analysis is a leaf: it imports neither traffic nor the rollout engine.
+//
+// # Recording requests
+//
+// A Recorder is the embedded source of measurements: give it to the
+// traffic splitter as its Observer and it counts every request per
+// backend — by status class, response bytes and latency — so that no
+// Prometheus is needed. Window(backend, since, until) reads back what a
+// backend did over a span; Total reads everything since the backend was
+// first seen. A Collector exposes the totals to Prometheus as
+// ramp_requests_total{backend,code}, ramp_request_duration_seconds and
+// ramp_response_bytes_total.
+//
+// Time is cut into slices (6 s by default) kept in a ring (12 by default,
+// so at least the last 66 s are remembered). A window is the sum of the
+// slices that overlap the span asked for, so it may start up to one slice
+// earlier than asked; Window.Since and Window.Until say what it covers. A
+// slice is reused when its turn comes round again, after its counts are
+// added to the backend's totals, which therefore never go down.
+//
+// Latency goes into a log-linear histogram of 974 buckets: 36 per octave
+// from 1.024 µs to 137 s, plus one below and one above that range. A
+// quantile read from it is within 1 % of the exact one (0.979 % at worst).
+//
+// Memory per backend is fixed when the backend is added and never grows
+// with the number of requests. With the defaults it is 55,712 bytes of
+// fields, about 56 KiB on the heap:
+//
+//	one slice:  974 × 4 B latency counts (uint32: 4 billion a bucket a slice)
+//	          + 8 × 8 B status-class and byte counters, padded to 3,968 B
+//	          + 8 B saying which slice the ring slot holds      =  3,976 B
+//	totals:     974 × 8 B + 8 × 8 B, locks and padding          =  8,000 B
+//	12 slices + totals                                          = 55,712 B
+//
+// Each further slice costs 3,976 B; 13 or more slices pass 64 KiB once the
+// allocator rounds the ring up to whole pages. Recording a request is
+// three atomic adds and no lock or allocation; the wall clock, which costs
+// more to read than the rest, is read once per tick (SliceDuration/100,
+// 1–50 ms) by the first request after it.
+//
+// # Thresholds
+//
+// Thresholds is an Analyzer that holds the canary to fixed limits:
+// ErrorRate (5xx share <= x), SuccessRate (non-5xx share >= x),
+// LatencyQuantile (q-quantile <= d) and Within (any function of a window
+// in [min, max]). The rules for each Threshold:
+//
+//   - fewer samples than MinSamples (default 100) → NoData, never Pass;
+//   - a value that cannot be computed (NaN) → NoData;
+//   - value < Min or value > Max → Fail (strict: equal to a limit passes);
+//   - otherwise Pass.
+//
+// The canary's window is Query.Since..Query.Until; the baseline's window
+// over the same span is measured alongside as evidence only. Verdicts
+// combine as: any Fail → Fail, else any NoData → NoData, else Pass; dry-run
+// thresholds are reported but never decide. Each Measurement's Reason
+// gives the numbers, e.g.
+//
+//	canary 5xx rate 3.20% (n=1,250) > limit 1.00%; baseline 0.10% (n=10,877)
+//
+// # Comparing canary and baseline
+//
+// Comparison is an Analyzer that compares the two, metric by metric, the
+// way Kayenta's NetflixACAJudge does, over samples a SampleSource gives
+// (one value per point of the window: a Prometheus range query, say). Per
+// metric (CompareMetric): non-finite samples are removed or replaced by 0,
+// outliers optionally dropped (Kayenta's IQR fences), fewer than
+// MinSamples (10) on either side is NoData; then a Mann-Whitney U test
+// with the Hodges–Lehmann shift and its confidence interval (R's
+// wilcox.test with tie and continuity correction, its roots located
+// exactly, so tiny values such as latencies in seconds keep an ordered,
+// scale-invariant interval). The metric fails "high" when the interval's
+// lower end is above Tolerance·|shift| (0.25 by default) and the effect
+// size — the ratio of means, or the common-language effect size — reaches
+// AllowedIncrease; "low" symmetrically; Direction says which of the two
+// count. Group scores (the share of metrics passing) are weighted into a
+// score: ≥ PassScore (95) passes, below MarginalScore (75) fails, and in
+// between is marginal, which is NoData: wait for more evidence. Critical
+// metrics fail the analysis on their own; missing data never passes and
+// never fails (where Kayenta would fail). CompareMetric documents every
+// rule and comparison exactly; each Measurement carries the means, sample
+// sizes, the shift as Estimate with its interval as Lower and Upper, U as
+// Statistic and the p-value.
+//
+// # Sequential tests
+//
+// A fixed-sample test re-run as data arrives raises false alarms with
+// every look (re-running a z-test after every 100 requests up to 20,000
+// fails 7–19% of healthy canaries at α = 1%). SequentialErrorRate (error
+// rate against a limit, a mixture of likelihood ratios), SequentialErrorRatio
+// (canary against baseline, the Bayes factor of Lindon & Malek on where
+// the errors land) and SequentialLatency (time-uniform bands on both
+// latency distributions, Howard & Ramdas) are anytime-valid instead: they
+// may be checked continuously, and a canary that is no worse than allowed
+// is failed with probability at most Alpha (1%) over the whole run. Each
+// fails as soon as the evidence says worse than allowed, passes only once
+// it says within the pass threshold, and is NoData in between. Each has a
+// monitor (NewMonitor, Update on cumulative counts, allocation-free) for a
+// continuous rollback guard and an Analyze over a WindowSource; give the
+// Analyzer a fixed Query.Since (the step's start), since the guarantee is
+// about one growing stream. Measurements carry the log e-value or log
+// Bayes factor as Statistic, the always-valid p-value, the time-uniform
+// bounds and the sample sizes.
 package analysis

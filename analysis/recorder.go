@@ -1,0 +1,604 @@
+package analysis
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/ramp-go/ramp/internal/clock"
+)
+
+// Defaults for RecorderOptions.
+const (
+	// DefaultSliceDuration is the width of a recorder's time slices.
+	DefaultSliceDuration = 6 * time.Second
+	// DefaultSlices is how many slices a recorder keeps per backend: with
+	// DefaultSliceDuration, at least the last 66 s, so a one-minute window
+	// is always whole.
+	DefaultSlices = 12
+	// DefaultMaxBackends bounds the distinct backends a recorder keeps.
+	DefaultMaxBackends = 64
+)
+
+// Limits on RecorderOptions.
+const (
+	minSliceDuration = time.Millisecond
+	maxSlices        = 1 << 16
+)
+
+// RecorderOptions configure a Recorder. The zero value gives the defaults.
+type RecorderOptions struct {
+	// SliceDuration is the width of one time slice, the resolution at which
+	// Window selects a span. Zero means DefaultSliceDuration (6 s); it must
+	// otherwise be at least 1 ms.
+	SliceDuration time.Duration
+	// Slices is how many slices each backend keeps: the recorder remembers
+	// the slice filling now and the Slices-1 before it. Zero means
+	// DefaultSlices (12). Each slice costs 3,976 bytes per backend, so the
+	// default keeps a backend within 64 KiB (see the package doc).
+	Slices int
+	// MaxBackends bounds how many distinct backend names are kept, so that
+	// a stream of made-up names cannot grow memory without bound.
+	// Observations for a name beyond the limit are counted by Dropped and
+	// otherwise ignored. Zero means DefaultMaxBackends (64).
+	MaxBackends int
+	// Clock tells the time. Nil means the wall clock, read coarsely on the
+	// request path: the recorder refreshes its idea of now at most once
+	// every SliceDuration/100 (at most 50 ms, at least 1 ms) while requests
+	// flow, so a request may be filed in the slice before the one it ended
+	// in when it ended within that much of the boundary. Any other clock
+	// (a clock.Fake in tests) is asked for every request.
+	Clock clock.Clock
+}
+
+func (o RecorderOptions) validate() error {
+	var errs []error
+	if o.SliceDuration < 0 || (o.SliceDuration > 0 && o.SliceDuration < minSliceDuration) {
+		errs = append(errs, fmt.Errorf("analysis: recorder slice duration: %v must be 0 (default) or at least %v", o.SliceDuration, minSliceDuration))
+	}
+	if o.Slices < 0 || o.Slices > maxSlices {
+		errs = append(errs, fmt.Errorf("analysis: recorder slices: %d must be 0 (default) to %d", o.Slices, maxSlices))
+	}
+	if o.MaxBackends < 0 {
+		errs = append(errs, fmt.Errorf("analysis: recorder max backends: %d is negative", o.MaxBackends))
+	}
+	return errors.Join(errs...)
+}
+
+// Recorder records the outcome of requests per backend, for the judges to
+// read back as Windows. It implements the traffic splitter's Observer and
+// is a WindowSource.
+//
+// For each backend it keeps a ring of time slices, each counting responses
+// by status class, response bytes and the latency histogram, plus the
+// totals since the backend was first seen. Memory per backend is fixed
+// when the backend is added (about 56 KiB with the default options) and
+// never grows with the number of requests.
+//
+// Observe is safe for concurrent use, takes no lock and allocates nothing
+// once a backend is known. Backends can be named up front (NewRecorder,
+// Register) or are added the first time Observe sees them.
+//
+// The zero Recorder is ready to use with the default options.
+type Recorder struct {
+	st     atomic.Pointer[recState]
+	initMu sync.Mutex
+}
+
+// NewRecorder returns a recorder with the given options and backends
+// registered. It fails if the options are invalid or there are more
+// backends than opts.MaxBackends.
+func NewRecorder(opts RecorderOptions, backends ...string) (*Recorder, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	r := &Recorder{}
+	r.st.Store(newRecState(opts))
+	if err := r.Register(backends...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Recorder) state() *recState {
+	if st := r.st.Load(); st != nil {
+		return st
+	}
+	r.initMu.Lock()
+	defer r.initMu.Unlock()
+	if st := r.st.Load(); st != nil {
+		return st
+	}
+	st := newRecState(RecorderOptions{})
+	r.st.Store(st)
+	return st
+}
+
+// Register adds backends ahead of their first request, so that they show
+// in Backends and the Collector's output from the start. Names already
+// known are left as they are. It reports an empty name, or a name that
+// would exceed MaxBackends, and still registers the others.
+func (r *Recorder) Register(backends ...string) error {
+	st := r.state()
+	var errs []error
+	for i, name := range backends {
+		if name == "" {
+			errs = append(errs, fmt.Errorf("analysis: recorder backends[%d]: empty name", i))
+			continue
+		}
+		if st.add(name) == nil {
+			errs = append(errs, fmt.Errorf("analysis: recorder backends[%d]: %q exceeds the limit of %d backends", i, name, st.maxBackends))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Observe records one completed request: the backend that served it, the
+// response status, how long it took and the response body bytes (negative
+// counts as 0). Status >= 500 is an error. An empty backend name, or a new
+// one beyond MaxBackends, is counted by Dropped and not recorded.
+func (r *Recorder) Observe(backend string, status int, elapsed time.Duration, bytes int64) {
+	st := r.st.Load()
+	if st == nil {
+		st = r.state()
+	}
+	b := st.table.Load().get(backend)
+	if b == nil {
+		if b = st.add(backend); b == nil {
+			st.dropped.Add(1)
+			return
+		}
+	}
+	// The coarse clock's fast path, inlined: two loads.
+	var at recSlotRef
+	if st.clk == nil && !st.stale.Load() {
+		at = recSlotRef(st.coarse.Load())
+	} else {
+		at = st.observedSlot()
+	}
+	b.record(at, status, elapsed, bytes)
+}
+
+// Dropped returns how many observations were not recorded because their
+// backend name was empty or beyond MaxBackends.
+func (r *Recorder) Dropped() int64 { return r.state().dropped.Load() }
+
+// Backends returns the names of the backends recorded, sorted.
+func (r *Recorder) Backends() []string {
+	t := r.state().table.Load()
+	names := make([]string, len(t.list))
+	for i, b := range t.list {
+		names[i] = b.name
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Window returns what backend did over [since, until). A zero since means
+// as far back as the recorder remembers; a zero until means now. The
+// window is made of every slice that overlaps the span, so Since may be up
+// to one slice earlier than asked, and never earlier than when the backend
+// was first seen; Until is the end of the last slice, or now when that
+// slice is still filling. A span the recorder no longer (or never)
+// remembered gives an empty window with zero Since and Until. Latency is
+// never nil.
+func (r *Recorder) Window(backend string, since, until time.Time) Window {
+	st := r.state()
+	w := Window{Backend: backend, Latency: emptyHistogram}
+	b := st.table.Load().get(backend)
+	if b == nil {
+		return w
+	}
+	now := st.exactNow()
+	cur := floorDiv(now, st.slice)
+	lo := max(cur-st.slices+1, floorDiv(b.created, st.slice))
+	// Until now (or later) takes the slice filling now, even at its very
+	// first instant; an earlier until takes the slices that start before it.
+	hiNs, hi := now, cur
+	if !until.IsZero() && until.UnixNano() < now {
+		hiNs = until.UnixNano()
+		hi = floorDiv(hiNs-1, st.slice)
+	}
+	if !since.IsZero() {
+		s := since.UnixNano()
+		// Empty when since is past the span's end; since == now still
+		// takes the slice filling now.
+		if s > hiNs || (s == hiNs && hi != cur) {
+			return w
+		}
+		lo = max(lo, floorDiv(s, st.slice))
+	}
+	if lo > hi {
+		return w
+	}
+	h := new(Histogram)
+	var status [recStatuses]uint64
+	var bytes uint64
+	b.mu.Lock()
+	for i := range b.slots {
+		if e := b.epochs[i].Load(); e < lo || e > hi {
+			continue
+		}
+		s := &b.slots[i]
+		var n uint64
+		for k := range status {
+			c := s.status[k].Load()
+			status[k] += c
+			n += c
+		}
+		bytes += s.bytes.Load()
+		if n == 0 {
+			continue // an idle slice: skip its thousand buckets
+		}
+		for k := range s.hist {
+			h.counts[k] += uint64(s.hist[k].Load())
+		}
+	}
+	b.mu.Unlock()
+	recFill(&w, status, bytes, h)
+	w.Since = time.Unix(0, max(lo*st.slice, b.created)).UTC()
+	if hi == cur {
+		w.Until = time.Unix(0, now).UTC()
+	} else {
+		w.Until = time.Unix(0, (hi+1)*st.slice).UTC()
+	}
+	return w
+}
+
+// Total returns what backend did since it was first seen: totals that
+// never expire. Since is when the backend was first seen (or registered),
+// Until is now. An unknown backend gives an empty window with zero times.
+func (r *Recorder) Total(backend string) Window {
+	st := r.state()
+	w := Window{Backend: backend, Latency: emptyHistogram}
+	b := st.table.Load().get(backend)
+	if b == nil {
+		return w
+	}
+	now := st.exactNow()
+	status, bytes, h := b.total()
+	recFill(&w, status, bytes, h)
+	w.Since = time.Unix(0, b.created).UTC()
+	w.Until = time.Unix(0, max(now, b.created)).UTC()
+	return w
+}
+
+func recFill(w *Window, status [recStatuses]uint64, bytes uint64, h *Histogram) {
+	for k, c := range status {
+		w.Requests += int64(c)
+		switch {
+		case k == recStatusHigh:
+			w.Classes[0] += int64(c)
+			w.Errors += int64(c)
+		case k == 5:
+			w.Classes[5] += int64(c)
+			w.Errors += int64(c)
+		default:
+			w.Classes[k] += int64(c)
+		}
+	}
+	w.Bytes = int64(bytes)
+	for _, c := range h.counts {
+		h.n += int64(c)
+	}
+	w.Latency = h
+}
+
+// Per-backend layout. The figures in the package doc come from here.
+const (
+	// recStatuses: status < 100 or unknown, 1xx, 2xx, 3xx, 4xx, 5xx, >= 600.
+	recStatuses   = 7
+	recStatusHigh = 6
+	cacheLine     = 64
+)
+
+// recSlot is one time slice of one backend. Counters are atomic so that
+// Observe needs no lock; per-slice latency counts are 32 bits (4 billion
+// requests in one bucket in one slice) to halve the ring's memory.
+type recSlot struct {
+	status [recStatuses]atomic.Uint64
+	bytes  atomic.Uint64 // with status: one cache line
+	hist   [hgBuckets]atomic.Uint32
+	_      [(cacheLine - (recStatuses*8+8+hgBuckets*4)%cacheLine) % cacheLine]byte
+}
+
+// recFold accumulates the slices as they are reused, so that a backend's
+// totals are fold + the live slices. Guarded by recBackend.mu.
+type recFold struct {
+	status [recStatuses]uint64
+	bytes  uint64
+	hist   [hgBuckets]uint64
+}
+
+// recBackend is everything recorded for one backend. Fields read on every
+// request, counters written on every request and state written rarely sit
+// on separate cache lines so that they do not slow each other down.
+type recBackend struct {
+	name    string
+	created int64           // unix ns
+	epochs  []atomic.Int64  // epochs[i]: the slice number slots[i] holds
+	slots   []recSlot       // the ring
+	_       [cacheLine]byte // read-mostly above, written below
+	mu      sync.Mutex      // serialises reuse of a slot with readers
+	fold    recFold
+}
+
+// record files one request in slice n, which lives in ring slot i.
+func (b *recBackend) record(at recSlotRef, status int, elapsed time.Duration, bytes int64) {
+	n, i := at.slice(), at.index()
+	if e := b.epochs[i].Load(); e < n {
+		b.reuse(i, n)
+	}
+	// When e > n the caller read the time, then stalled for a whole ring
+	// before getting here: it is counted in the newer slice rather than
+	// lost.
+	s := &b.slots[i]
+	s.status[recStatusIndex(status)].Add(1)
+	if bytes > 0 {
+		s.bytes.Add(uint64(bytes))
+	}
+	s.hist[hgIndex(elapsed)].Add(1)
+}
+
+// reuse moves slot i to slice n, folding what it held into the totals.
+// Counters are swapped out, so an add racing with the move is counted
+// exactly once: in the fold if it came first, in slice n otherwise.
+func (b *recBackend) reuse(i, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.epochs[i].Load() >= n {
+		return
+	}
+	s := &b.slots[i]
+	for k := range s.status {
+		b.fold.status[k] += s.status[k].Swap(0)
+	}
+	b.fold.bytes += s.bytes.Swap(0)
+	for k := range s.hist {
+		if s.hist[k].Load() != 0 {
+			b.fold.hist[k] += uint64(s.hist[k].Swap(0))
+		}
+	}
+	b.epochs[i].Store(n)
+}
+
+// total returns the counts since the backend was added. Holding mu while
+// summing fold and slices keeps a reuse from moving counts between them
+// mid-read, so totals never go down from one call to the next.
+func (b *recBackend) total() (status [recStatuses]uint64, bytes uint64, h *Histogram) {
+	h = new(Histogram)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	status = b.fold.status
+	bytes = b.fold.bytes
+	h.counts = b.fold.hist
+	for i := range b.slots {
+		s := &b.slots[i]
+		var n uint64
+		for k := range status {
+			c := s.status[k].Load()
+			status[k] += c
+			n += c
+		}
+		bytes += s.bytes.Load()
+		if n == 0 {
+			continue
+		}
+		for k := range s.hist {
+			h.counts[k] += uint64(s.hist[k].Load())
+		}
+	}
+	return status, bytes, h
+}
+
+func recStatusIndex(status int) int {
+	switch k := status / 100; {
+	case k >= 1 && k <= 5:
+		return k
+	case status >= 600:
+		return recStatusHigh
+	}
+	return 0
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// recState is a Recorder's configuration and shared state.
+type recState struct {
+	slice       int64 // slice width, ns
+	slices      int64
+	maxBackends int
+	clk         clock.Clock // nil: the coarse wall clock below
+	tick        time.Duration
+	timer       *time.Timer
+
+	mu sync.Mutex // serialises adding backends
+
+	_ [cacheLine]byte
+	// Read on every request, written at most once per tick.
+	table  atomic.Pointer[recTable]
+	coarse atomic.Int64 // recSlotRef of the coarse time, never decreasing
+	stale  atomic.Bool  // coarse is older than one tick
+	// ticking reports whether the timer is armed. It stops itself after a
+	// tick with no requests, so an idle recorder costs nothing and leaves
+	// nothing running when it is dropped.
+	ticking atomic.Bool
+	_       [cacheLine]byte
+	dropped atomic.Int64
+}
+
+func newRecState(o RecorderOptions) *recState {
+	st := &recState{
+		slice:       int64(cmp.Or(o.SliceDuration, DefaultSliceDuration)),
+		slices:      int64(cmp.Or(o.Slices, DefaultSlices)),
+		maxBackends: cmp.Or(o.MaxBackends, DefaultMaxBackends),
+		clk:         o.Clock,
+	}
+	if _, wall := st.clk.(clock.Real); wall {
+		st.clk = nil
+	}
+	st.table.Store(&recTable{})
+	if st.clk == nil {
+		st.tick = min(max(time.Duration(st.slice)/100, time.Millisecond), 50*time.Millisecond)
+		st.stale.Store(true)
+		st.timer = time.AfterFunc(time.Hour, st.onTick)
+		st.timer.Stop()
+	}
+	return st
+}
+
+// exactNow is now in unix ns, read from the clock.
+func (st *recState) exactNow() int64 {
+	if st.clk != nil {
+		return st.clk.Now().UnixNano()
+	}
+	return time.Now().UnixNano()
+}
+
+// recSlotRef names a slice and the ring slot that holds it in one word
+// (slice number << 16 | slot index; Slices is at most 1<<16), so that the
+// request path reads both with one atomic load and no division.
+type recSlotRef int64
+
+func (r recSlotRef) slice() int64 { return int64(r) >> 16 }
+func (r recSlotRef) index() int64 { return int64(r) & (1<<16 - 1) }
+
+// slotAt returns the slice that holds unix time ns.
+func (st *recState) slotAt(ns int64) recSlotRef {
+	n := floorDiv(ns, st.slice)
+	i := n % st.slices
+	if i < 0 {
+		i += st.slices
+	}
+	return recSlotRef(n<<16 | i)
+}
+
+// observedSlot is the slice to file a request under: exact with an
+// injected clock; otherwise that of the coarse clock, refreshed by the
+// first request after each tick (reading the wall clock costs more than
+// recording the request).
+func (st *recState) observedSlot() recSlotRef {
+	if st.clk != nil {
+		return st.slotAt(st.clk.Now().UnixNano())
+	}
+	if st.stale.Load() {
+		return st.refresh()
+	}
+	return recSlotRef(st.coarse.Load())
+}
+
+func (st *recState) refresh() recSlotRef {
+	ref := int64(st.slotAt(time.Now().UnixNano()))
+	for {
+		old := st.coarse.Load()
+		if ref <= old { // the wall clock stepped back: hold, never go back
+			ref = old
+			break
+		}
+		if st.coarse.CompareAndSwap(old, ref) {
+			break
+		}
+	}
+	st.stale.Store(false)
+	if !st.ticking.Load() && st.ticking.CompareAndSwap(false, true) {
+		st.timer.Reset(st.tick)
+	}
+	return recSlotRef(ref)
+}
+
+func (st *recState) onTick() {
+	if !st.stale.Swap(true) {
+		st.timer.Reset(st.tick) // requests flowed during the tick
+		return
+	}
+	// A whole tick without a request: stop. A request that refreshed
+	// after the Swap above but saw ticking still true is caught here.
+	st.ticking.Store(false)
+	if !st.stale.Load() && st.ticking.CompareAndSwap(false, true) {
+		st.timer.Reset(st.tick)
+	}
+}
+
+// recTable is an immutable set of backends: Observe finds its backend with
+// one atomic load and no lock; adding one copies the table.
+type recTable struct {
+	list   []*recBackend
+	byName map[string]*recBackend // nil while list is short enough to scan
+}
+
+// recScanLimit: below this many backends a scan beats a map lookup (most
+// rollouts have two).
+const recScanLimit = 8
+
+func (t *recTable) get(name string) *recBackend {
+	if t.byName != nil {
+		return t.byName[name]
+	}
+	// The splitter passes the same string every time, usually the very
+	// one the backend was added with: comparing pointers first skips a
+	// call to compare bytes.
+	p := unsafe.StringData(name)
+	for _, b := range t.list {
+		if unsafe.StringData(b.name) == p && len(b.name) == len(name) {
+			return b
+		}
+	}
+	for _, b := range t.list {
+		if b.name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// add returns the backend named name, adding it when there is room; nil
+// for an empty name or when the table is full.
+func (st *recState) add(name string) *recBackend {
+	if name == "" {
+		return nil
+	}
+	if t := st.table.Load(); len(t.list) >= st.maxBackends {
+		return t.get(name)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t := st.table.Load()
+	if b := t.get(name); b != nil {
+		return b
+	}
+	if len(t.list) >= st.maxBackends {
+		return nil
+	}
+	b := &recBackend{
+		name: name, // not cloned: the caller's own string compares fastest
+		// Requests are filed by the coarse clock, up to one tick behind:
+		// the backend exists from one tick ago so that its first request
+		// never falls before it.
+		created: st.exactNow() - int64(st.tick),
+		epochs:  make([]atomic.Int64, st.slices),
+		slots:   make([]recSlot, st.slices),
+	}
+	for i := range b.epochs {
+		b.epochs[i].Store(-1 << 63)
+	}
+	nt := &recTable{list: append(t.list[:len(t.list):len(t.list)], b)}
+	if len(nt.list) > recScanLimit {
+		nt.byName = make(map[string]*recBackend, len(nt.list))
+		for _, x := range nt.list {
+			nt.byName[x.name] = x
+		}
+	}
+	st.table.Store(nt)
+	return b
+}
