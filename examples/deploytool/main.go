@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/analysis"
+	promq "github.com/ramp-go/ramp/analysis/prometheus"
+	"github.com/ramp-go/ramp/strategy"
+	"github.com/ramp-go/ramp/traffic"
+	"github.com/ramp-go/ramp/traffic/haproxy"
+)
+
+// Exit codes.
+const (
+	exitPromoted   = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitRolledBack = 3
+)
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		cancel(fmt.Errorf("received %v", <-sigs)) // run rolls back
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "deploytool: received %v again: exiting without waiting for the rollback; check HAProxy's weights\n", s)
+		os.Exit(exitError)
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole tool: it parses args, shifts traffic and returns the
+// exit code. When ctx ends (SIGINT, SIGTERM) it rolls back before
+// returning.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stdout)
+	var usage *usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitPromoted
+	case errors.As(err, &usage):
+		for _, e := range usage.problems {
+			fmt.Fprintf(stderr, "deploytool: %v\n", e)
+		}
+		fmt.Fprintln(stderr, "deploytool: run deploytool -h for help")
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "deploytool: %v\n", err)
+		return exitError
+	}
+	return deploy(ctx, o, &lockedWriter{w: stdout}, stderr)
+}
+
+func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer) int {
+	start := time.Now()
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "deploytool: "+format+"\n", a...)
+		return exitError
+	}
+	servers := map[string]string{o.stableVersion: o.stableServer, o.canaryVersion: o.canaryServer}
+	router, err := haproxy.New(haproxy.Config{
+		Addr: o.haproxyAddr, Timeout: o.haproxyTimeout, Backend: o.backend, Servers: servers,
+	})
+	if err != nil {
+		return fail("%v", err)
+	}
+	client, err := promq.NewClient(promq.Options{URL: o.prometheusURL, BearerTokenFile: o.bearerTokenFile, Timeout: o.queryTimeout})
+	if err != nil {
+		fmt.Fprintf(stderr, "deploytool: -prometheus: %v\n", err)
+		return exitUsage
+	}
+	analyzer, code := buildAnalyzer(o, client, stderr)
+	if analyzer == nil {
+		return code
+	}
+
+	// Preflight: both ends answer before any traffic moves.
+	before, err := router.Current(ctx)
+	if err != nil {
+		return fail("haproxy: %v", err)
+	}
+	if _, err := client.Query(ctx, "vector(1)", time.Time{}); err != nil {
+		return fail("prometheus: %v", err)
+	}
+
+	name := func(label string) string {
+		if s := servers[label]; s != label {
+			return fmt.Sprintf("%s (server %s)", label, s)
+		}
+		return label
+	}
+	out.printf("deploytool: %s → %s in HAProxy backend %s: steps %s, each held %v unless it says otherwise; analysis every %v from %s\n",
+		name(o.stableVersion), name(o.canaryVersion), o.backend, stepList(o.steps), o.stepDuration, o.interval, o.prometheusURL)
+	out.printf("deploytool: HAProxy before: %s\n", describeRoute(before))
+
+	canary := strategy.Canary{Steps: make([]strategy.Step, len(o.steps))}
+	for i, s := range o.steps {
+		if s.Hold == 0 {
+			s.Hold = o.stepDuration
+		}
+		s.Analysis = &strategy.Analysis{Policy: analysis.Policy{
+			Interval: o.interval, InitialDelay: o.initialDelay, Count: o.passes, FailureLimit: o.failureLimit,
+		}}
+		canary.Steps[i] = s
+	}
+
+	finished := make(chan struct{})
+	var once sync.Once
+	stamp := func(t time.Time) string { return fmt.Sprintf("[%6.1fs]", t.Sub(start).Seconds()) }
+	onEvent := func(e ramp.Event) {
+		step := fmt.Sprintf("step %d/%d", e.Step+1, len(canary.Steps))
+		switch e.Kind {
+		case ramp.EventStepStarted:
+			w, _ := haproxy.Weights([]float64{e.Percent, 100 - e.Percent})
+			out.printf("%s %s: %s gets %.2f%% (HAProxy weights %s=%d %s=%d)\n", stamp(e.Time), step,
+				o.canaryVersion, e.Percent, o.canaryServer, w[0], o.stableServer, w[1])
+		case ramp.EventAnalysis:
+			out.printf("%s %s: analysis %s: %s\n", stamp(e.Time), step, e.Result.Verdict, stripQueries(e.Reason))
+		case ramp.EventPaused, ramp.EventResumed, ramp.EventPromoted:
+			out.printf("%s %s: %s: %s\n", stamp(e.Time), step, e.Kind, e.Reason)
+		case ramp.EventRouterError, ramp.EventTriggerError:
+			out.printf("%s %s: %s: %s\n", stamp(e.Time), step, strings.ReplaceAll(e.Kind.String(), "_", " "), e.Reason)
+		case ramp.EventRollingBack:
+			out.printf("%s rolling back: %s\n", stamp(e.Time), e.Reason)
+		case ramp.EventRolledBack:
+			out.printf("%s rolled back: %s has all traffic\n", stamp(e.Time), o.stableVersion)
+			once.Do(func() { close(finished) })
+		case ramp.EventSucceeded:
+			out.printf("%s promoted: %s has all traffic\n", stamp(e.Time), o.canaryVersion)
+			once.Do(func() { close(finished) })
+		}
+	}
+
+	rollout, err := ramp.New(ctx, ramp.Config{
+		Stable:           o.stableVersion,
+		Canary:           o.canaryVersion,
+		Strategy:         canary,
+		Router:           router,
+		Analyzer:         labelsToServers(analyzer, servers),
+		ProgressDeadline: o.progressDeadline,
+		OnEvent:          onEvent,
+	})
+	if err != nil {
+		return fail("%v", err)
+	}
+
+	// The rollout runs on a context of its own: a signal asks it to roll
+	// back (Abort) rather than stopping it halfway.
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- rollout.Run(runCtx) }()
+
+	select {
+	case err = <-runErr:
+	case <-ctx.Done():
+		reason := "interrupted"
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			reason += ": " + c.Error()
+		}
+		out.printf("%s %s: rolling back\n", stamp(time.Now()), reason)
+		actx, cancel := context.WithTimeout(context.Background(), o.rollbackTimeout)
+		aerr := rollout.Abort(actx, reason)
+		cancel()
+		if aerr != nil && !errors.Is(aerr, ramp.ErrPhase) {
+			cancelRun()
+			<-runErr
+			return fail("rollback after %s did not complete within %v: %v; traffic may still reach %s: check HAProxy",
+				reason, o.rollbackTimeout, aerr, o.canaryVersion)
+		}
+		err = <-runErr
+	}
+	if err != nil {
+		return fail("rollout: %v", err)
+	}
+	select { // the last event line comes before the summary
+	case <-finished:
+	case <-time.After(5 * time.Second):
+	}
+
+	st := rollout.Status()
+	rctx, cancel := context.WithTimeout(context.Background(), o.haproxyTimeout*4)
+	after, cerr := router.Current(rctx)
+	cancel()
+	if cerr != nil {
+		fmt.Fprintf(stderr, "deploytool: reading HAProxy's weights after the rollout: %v\n", cerr)
+	} else {
+		out.printf("deploytool: HAProxy after: %s\n", describeRoute(after))
+	}
+	took := time.Since(start).Round(100 * time.Millisecond)
+	switch st.Phase {
+	case ramp.Succeeded:
+		out.printf("deploytool: promoted %s in %v\n", o.canaryVersion, took)
+		return exitPromoted
+	case ramp.RolledBack:
+		out.printf("deploytool: rolled back %s after %v: %s\n", o.canaryVersion, took, stripQueries(st.Reason))
+		return exitRolledBack
+	}
+	return fail("rollout ended in phase %s: %s", st.Phase, st.Reason)
+}
+
+// buildAnalyzer makes the Prometheus analyzer. A template that does not
+// parse is a usage error naming its flag.
+func buildAnalyzer(o *options, client *promq.Client, stderr io.Writer) (analysis.Analyzer, int) {
+	vars := map[string]string{"proxy": o.backend}
+	errRate := promq.Metric{
+		Name: "error rate", Query: o.errorRateQuery, Unit: promq.Ratio,
+		Threshold: promq.AtMost(o.maxErrorRate),
+	}
+	if o.minRequests > 0 {
+		errRate.Count, errRate.MinCount = o.countQuery, o.minRequests
+	}
+	metrics := []promq.Metric{errRate}
+	flags := []string{"-error-rate-query"}
+	if errRate.Count != "" {
+		// Checked alone first so that a bad template is blamed on its flag.
+		if _, err := promq.New(promq.Config{Client: client, Vars: vars, Metrics: []promq.Metric{
+			{Name: "count", Query: o.countQuery, Threshold: promq.AtLeast(0)},
+		}}); err != nil {
+			fmt.Fprintf(stderr, "deploytool: -count-query: %v\n", err)
+			return nil, exitUsage
+		}
+	}
+	if o.maxLatency > 0 {
+		metrics = append(metrics, promq.Metric{
+			Name: "latency", Query: o.latencyQuery, Unit: promq.Seconds,
+			Threshold: promq.AtMost(o.maxLatency.Seconds()),
+		})
+		flags = append(flags, "-latency-query")
+	}
+	for i, m := range metrics {
+		if _, err := promq.New(promq.Config{Client: client, Vars: vars, Metrics: []promq.Metric{m}}); err != nil {
+			fmt.Fprintf(stderr, "deploytool: %s: %v\n", flags[i], err)
+			return nil, exitUsage
+		}
+	}
+	a, err := promq.New(promq.Config{Client: client, Vars: vars, Metrics: metrics})
+	if err != nil {
+		fmt.Fprintf(stderr, "deploytool: %v\n", err)
+		return nil, exitUsage
+	}
+	return a, exitPromoted
+}
+
+// labelsToServers makes the queries measure HAProxy servers: the rollout
+// names versions, and {{backend}} in a query is the version's server.
+func labelsToServers(a analysis.Analyzer, servers map[string]string) analysis.Analyzer {
+	return analysis.AnalyzerFunc(func(ctx context.Context, q analysis.Query) (analysis.Result, error) {
+		if s, ok := servers[q.Canary]; ok {
+			q.Canary = s
+		}
+		if s, ok := servers[q.Baseline]; ok {
+			q.Baseline = s
+		}
+		return a.Analyze(ctx, q)
+	})
+}
+
+// stripQueries drops the " (query: ...)" quotations from an analysis
+// reason, for progress lines a person reads; the rolling-back line keeps
+// them as evidence.
+func stripQueries(s string) string {
+	for _, marker := range []string{" (query: ", " (count query: "} {
+		for {
+			i := strings.Index(s, marker)
+			if i < 0 {
+				break
+			}
+			depth, end := 0, -1
+			for j := i + 1; j < len(s) && end < 0; j++ {
+				switch s[j] {
+				case '(':
+					depth++
+				case ')':
+					if depth--; depth == 0 {
+						end = j + 1
+					}
+				}
+			}
+			if end < 0 {
+				break // unbalanced: leave the rest as it is
+			}
+			s = s[:i] + s[end:]
+		}
+	}
+	return s
+}
+
+func stepList(steps []strategy.Step) string {
+	parts := make([]string, len(steps))
+	for i, s := range steps {
+		parts[i] = fmt.Sprintf("%g%%", s.Percent)
+		if s.Hold != 0 {
+			parts[i] += fmt.Sprintf(" (hold %v)", s.Hold)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeRoute(r traffic.Route) string {
+	parts := make([]string, len(r.Weights))
+	for i, w := range r.Weights {
+		parts[i] = fmt.Sprintf("%s %.2f%%", w.Backend, w.Percent)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// lockedWriter serialises the lines of the event callback and of run.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) printf(format string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, a...)
+}
