@@ -37,12 +37,12 @@ type State struct {
 	Step    int     `json:"step"`
 	Percent float64 `json:"percent"`
 	// Reasons of the rollback or pause, in the order they arrived.
-	Reasons       []string        `json:"reasons,omitempty"`
-	LastResult    analysis.Result `json:"last_result"`
+	Reasons    []string        `json:"reasons,omitempty"`
+	LastResult analysis.Result `json:"last_result"`
 	// PrevPercent and PrevResult are the share and final analysis result
 	// of the last completed step: what the strategy is told on resume.
-	PrevPercent float64         `json:"prev_percent"`
-	PrevResult  analysis.Result `json:"prev_result"`
+	PrevPercent   float64         `json:"prev_percent"`
+	PrevResult    analysis.Result `json:"prev_result"`
 	StartedAt     time.Time       `json:"started_at"`
 	StepStartedAt time.Time       `json:"step_started_at"`
 	UpdatedAt     time.Time       `json:"updated_at"`

@@ -233,4 +233,3 @@ func (e *ttrEnv) trial(b *testing.B, fault string) (time.Duration, int64) {
 	}
 	return ttr, e.canary.faulted.Load() - before
 }
-
