@@ -452,9 +452,9 @@ func (r *Rollout) drive(ctx context.Context) error {
 	case Pending:
 		err := r.setLocked(ctx, EventStarted, "", func(s *State) {
 			s.Phase, s.Step, s.StartedAt = Progressing, -1, now
-			s.History = appendRevision(s.History, rollback.Revision{
-				Version: r.cfg.Canary, Previous: r.cfg.Stable, Outcome: rollback.OutcomeLive, StartedAt: now,
-			}, r.cfg.HistoryLimit)
+			s.History = r.history(s, func(h *rollback.History) error {
+				return h.Add(rollback.Revision{Version: r.cfg.Canary, Previous: r.cfg.Stable, Outcome: rollback.OutcomeLive, StartedAt: now})
+			})
 		})
 		if err != nil {
 			r.mu.Unlock()
@@ -924,12 +924,10 @@ func (r *Rollout) succeed(ctx context.Context, idx int) error {
 	now := r.clk.Now()
 	return r.setLocked(ctx, EventSucceeded, "", func(s *State) {
 		s.Phase, s.FinishedAt = Succeeded, now
-		for i := range s.History {
-			if s.History[i].Version == r.cfg.Stable && s.History[i].Outcome == rollback.OutcomeSucceeded {
-				s.History[i].Outcome, s.History[i].EndedAt = rollback.OutcomeReplaced, now
-			}
-		}
-		endRevision(s.History, r.cfg.Canary, rollback.OutcomeSucceeded, "", now)
+		// Ending it as succeeded marks the release it replaced as replaced.
+		s.History = r.history(s, func(h *rollback.History) error {
+			return h.End(r.cfg.Canary, rollback.OutcomeSucceeded, "", now)
+		})
 	})
 }
 
@@ -937,7 +935,6 @@ func (r *Rollout) succeed(ctx context.Context, idx int) error {
 // works or ctx ends; while it retries the phase says RollingBack.
 func (r *Rollout) rollback(ctx context.Context) error {
 	r.mu.Lock()
-	wasSucceeded := r.st.Phase == Succeeded
 	if !r.rollingBack || r.st.Phase != RollingBack {
 		r.rollingBack = true
 		now := r.clk.Now()
@@ -953,20 +950,7 @@ func (r *Rollout) rollback(ctx context.Context) error {
 			if s.StartedAt.IsZero() {
 				s.StartedAt = now
 			}
-			if wasSucceeded {
-				// The released version is being withdrawn: it becomes a
-				// rolled-back revision again.
-				for i := range s.History {
-					if s.History[i].Version == r.cfg.Canary {
-						s.History[i].Outcome = rollback.OutcomeLive
-					}
-				}
-			}
-			for i := range s.History {
-				if s.History[i].Version == r.cfg.Canary && s.History[i].FaultAt.IsZero() {
-					s.History[i].FaultAt = now
-				}
-			}
+			s.History = r.history(s, func(h *rollback.History) error { return h.Fault(r.cfg.Canary, now) })
 		})
 		if err != nil {
 			// The rollback goes on even when the store fails: stable must
@@ -1028,26 +1012,25 @@ func (r *Rollout) rollback(ctx context.Context) error {
 	return r.setLocked(ctx, EventRolledBack, strings.Join(append(append([]string(nil), r.st.Reasons...), extra...), "; "), func(s *State) {
 		s.Phase, s.Percent, s.FinishedAt = RolledBack, 0, now
 		s.Reasons = append(s.Reasons, extra...)
-		endRevision(s.History, r.cfg.Canary, rollback.OutcomeRolledBack, strings.Join(s.Reasons, "; "), now)
+		s.History = r.history(s, func(h *rollback.History) error {
+			return h.End(r.cfg.Canary, rollback.OutcomeRolledBack, strings.Join(s.Reasons, "; "), now)
+		})
 	})
 }
 
-func appendRevision(h []rollback.Revision, rev rollback.Revision, limit int) []rollback.Revision {
-	h = append(h, rev)
-	if len(h) > limit {
-		h = append([]rollback.Revision(nil), h[len(h)-limit:]...)
+// history applies change to s.History through rollback.History, which
+// keeps the limit and the rules of how revisions end. A change that does
+// not apply (no revision of that version: a rollout aborted before it
+// started) leaves the history as it was.
+func (r *Rollout) history(s *State, change func(h *rollback.History) error) []rollback.Revision {
+	h, err := rollback.NewHistory(r.cfg.HistoryLimit, s.History...)
+	if err != nil {
+		return s.History
 	}
-	return h
-}
-
-// endRevision closes the live revision of version.
-func endRevision(h []rollback.Revision, version string, out rollback.Outcome, reason string, at time.Time) {
-	for i := len(h) - 1; i >= 0; i-- {
-		if h[i].Version == version && h[i].Outcome == rollback.OutcomeLive {
-			h[i].Outcome, h[i].Reason, h[i].EndedAt = out, reason, at
-			return
-		}
+	if err := change(h); err != nil {
+		return s.History
 	}
+	return h.Revisions()
 }
 
 // --- events ---
@@ -1133,14 +1116,12 @@ func (r *Rollout) RollbackTo(ctx context.Context, version string) error {
 	now := r.clk.Now()
 	reason := fmt.Sprintf("rolled back from %s to %s", live, version)
 	return r.setLocked(ctx, EventRolledBack, reason, func(s *State) {
-		for i := range s.History {
-			if s.History[i].Version == live && (s.History[i].Outcome == rollback.OutcomeSucceeded || s.History[i].Outcome == rollback.OutcomeLive) {
-				s.History[i].Outcome, s.History[i].EndedAt, s.History[i].Reason = rollback.OutcomeRolledBack, now, reason
+		s.History = r.history(s, func(h *rollback.History) error {
+			if err := h.End(live, rollback.OutcomeRolledBack, reason, now); err != nil {
+				return err
 			}
-		}
-		s.History = appendRevision(s.History, rollback.Revision{
-			Version: version, Previous: live, Outcome: rollback.OutcomeSucceeded, Reason: reason, StartedAt: now, EndedAt: now,
-		}, r.cfg.HistoryLimit)
+			return h.Add(rollback.Revision{Version: version, Previous: live, Outcome: rollback.OutcomeSucceeded, Reason: reason, StartedAt: now, EndedAt: now})
+		})
 		s.Phase, s.Percent, s.FinishedAt = RolledBack, 0, now
 		s.Reasons = append(s.Reasons, reason)
 	})
