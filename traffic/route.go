@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"strings"
 )
 
 // Router applies routes. The rollout engine drives a Router; Splitter is the
@@ -175,8 +174,11 @@ func (r Route) Validate(known func(backend string) bool) error {
 		case rl.Header != "" && rl.Cookie != "":
 			bad("%s: both header %q and cookie %q are set", f, rl.Header, rl.Cookie)
 		}
-		if strings.ContainsAny(rl.Header, " \t\r\n:") {
+		if rl.Header != "" && !isToken(rl.Header) {
 			bad("%s.header: %q is not a valid header name", f, rl.Header)
+		}
+		if rl.Cookie != "" && !isToken(rl.Cookie) {
+			bad("%s.cookie: %q is not a valid cookie name", f, rl.Cookie)
 		}
 		switch rl.Match {
 		case Exact, Prefix:
@@ -195,4 +197,32 @@ func (r Route) Validate(known func(backend string) bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isToken reports whether s is an RFC 9110 token (section 5.6.2), the
+// syntax of header field names and of cookie names (RFC 6265).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c < 0x80 && c > ' ' && c != 0x7f && !isDelimiter(c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isDelimiter reports whether c is one of the characters that RFC 9110
+// section 5.6.2 excludes from tokens.
+func isDelimiter(c byte) bool {
+	switch c {
+	case '"', '(', ')', ',', '/', ':', ';', '<', '=', '>', '?', '@', '[', '\\', ']', '{', '}':
+		return true
+	}
+	return false
 }

@@ -1,0 +1,18 @@
+//go:build unix
+
+package traffic
+
+import (
+	"syscall"
+	"time"
+)
+
+// processCPU returns the user and system CPU time this process has used,
+// or false when it cannot be read.
+func processCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
