@@ -1,19 +1,13 @@
 package prometheus_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +26,7 @@ import (
 // scraping a Recorder's Collector, fed by a Splitter: a healthy canary must
 // pass and a canary answering 20% 5xx must fail, through real PromQL.
 func TestRealPrometheus(t *testing.T) {
-	bin := integration.Binary(t, "prometheus")
+	integration.Binary(t, "prometheus") // skip before starting anything
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
@@ -85,7 +79,7 @@ func TestRealPrometheus(t *testing.T) {
 	}()
 	t.Cleanup(func() { close(stop); wg.Wait() })
 
-	promURL := startPrometheus(t, bin, exporter.Listener.Addr().String())
+	promURL := integration.StartPrometheus(t, exporter.Listener.Addr().String())
 	t.Logf("prometheus ready after %v", time.Since(began).Round(time.Millisecond))
 
 	client, err := prometheus.NewClient(prometheus.Options{URL: promURL, Timeout: 5 * time.Second})
@@ -185,86 +179,4 @@ func TestRealPrometheus(t *testing.T) {
 	assert.Contains(t, apiErr.Message, "parse error")
 	t.Logf("bad PromQL: %v", err)
 	t.Logf("total %v", time.Since(began).Round(time.Millisecond))
-}
-
-// startPrometheus starts the server scraping target every second and
-// returns its URL once it is ready. It is stopped when the test ends.
-func startPrometheus(t *testing.T, bin, target string) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: ramp
-    scrape_interval: 1s
-    static_configs:
-      - targets: [%q]
-`, target)
-	cfgFile := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o600))
-
-	addr := integration.FreeAddr(t)
-	var out lockedBuffer
-	cmd := exec.Command(bin,
-		"--config.file="+cfgFile,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn",
-	)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", out.String())
-		}
-	})
-
-	url := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("prometheus exited: %v\n%s", err, out.String())
-		default:
-		}
-		// Connection refused until it listens, 503 until it is ready.
-		if resp, err := http.Get(url + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after 20s\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

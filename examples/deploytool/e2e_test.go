@@ -7,13 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,10 +149,10 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts haproxy and prometheus")
 	}
-	promBin := integration.Binary(t, "prometheus")
+	integration.Binary(t, "prometheus") // skip before starting anything
 	began := time.Now()
 	s := startSite(t)
-	promURL := startPrometheus(t, promBin, s.metrics)
+	promURL := integration.StartPrometheus(t, s.metrics)
 	counts := s.load(t, 200)
 	waitForScrapes(t, promURL, `count_over_time(haproxy_server_http_responses_total{proxy="app",server="canary",code="5xx"}[1m])`, 3)
 	t.Logf("haproxy, prometheus and load up after %v", time.Since(began).Round(time.Millisecond))
@@ -227,66 +223,3 @@ func waitForScrapes(t *testing.T, promURL, query string, min float64) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-// startPrometheus runs a real Prometheus scraping target every second and
-// returns its URL once it is ready.
-func startPrometheus(t *testing.T, bin, target string) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: haproxy
-    static_configs:
-      - targets: [%q]
-`, target)
-	cfgFile := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o600))
-	addr := integration.FreeAddr(t)
-	var out bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
-	cmd.Stdout, cmd.Stderr = w, w
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", output())
-		}
-	})
-	url := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("prometheus exited: %v\n%s", err, output())
-		default:
-		}
-		if resp, err := http.Get(url + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after 20s\n%s", output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -2,6 +2,11 @@
 // HAProxy) on loopback. On a laptop without the server binary such a test
 // skips; when RAMP_REQUIRE_SERVERS is set (as .ci/run does) a missing
 // binary fails the test instead.
+//
+// StartProcess runs a server with its output captured and stops it when
+// the test ends (SIGTERM, then SIGKILL), logging the output of a failed
+// test; Process.WaitReady polls until the server is ready or fails fast
+// when it exits. StartPrometheus builds on both for a scraping Prometheus.
 package integration
 
 import (

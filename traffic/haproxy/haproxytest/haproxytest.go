@@ -9,14 +9,11 @@
 package haproxytest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,9 +39,7 @@ type Process struct {
 	// Config is the configuration HAProxy was started with.
 	Config string
 
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
+	proc *integration.Process
 }
 
 // Start starts HAProxy with a global section that opens the runtime API
@@ -62,7 +57,7 @@ func Start(t testing.TB, sections string) *Process {
 		t.Fatalf("haproxytest: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	p := &Process{Dir: dir, Socket: filepath.Join(dir, "admin.sock"), out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{Dir: dir, Socket: filepath.Join(dir, "admin.sock")}
 	p.Config = fmt.Sprintf("global\n    stats socket %s mode 600 level admin\n    stats timeout 30s\n\n%s\n%s\n",
 		p.Socket, Defaults, sections)
 	cfg := filepath.Join(dir, "haproxy.cfg")
@@ -70,64 +65,25 @@ func Start(t testing.TB, sections string) *Process {
 		t.Fatalf("haproxytest: %v", err)
 	}
 	// -db: stay in the foreground, no daemon, no master process.
-	p.cmd = exec.Command(bin, "-f", cfg, "-db")
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("haproxytest: starting %s: %v", bin, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.stop)
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-p.done:
-			t.Fatalf("haproxytest: haproxy exited at start (%v):\n%s\nconfiguration:\n%s", p.cmd.ProcessState, p.Output(), p.Config)
-		default:
+	p.proc = integration.StartProcess(t, exec.Command(bin, "-f", cfg, "-db"))
+	p.proc.StopTimeout = 5 * time.Second // SIGTERM is HAProxy's hard stop
+	ready := false
+	defer func() {
+		if !ready { // WaitReady failed the test
+			t.Logf("haproxytest: configuration:\n%s", p.Config)
 		}
-		if c, err := net.DialTimeout("unix", p.Socket, time.Second); err == nil {
-			_ = c.Close()
-			return p
+	}()
+	p.proc.WaitReady(t, 10*time.Second, func() bool {
+		c, err := net.DialTimeout("unix", p.Socket, time.Second)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxytest: runtime API socket %s not up after 10s; output:\n%s", p.Socket, p.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		_ = c.Close()
+		return true
+	})
+	ready = true
+	return p
 }
 
 // Output returns what HAProxy has written to stdout and stderr so far.
-func (p *Process) Output() string { return p.out.String() }
-
-// stop ends HAProxy: SIGTERM (hard stop), then SIGKILL after 5 s.
-func (p *Process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+func (p *Process) Output() string { return p.proc.Output() }
