@@ -196,7 +196,8 @@ func (h *harness) phase(p Phase) func() bool {
 func (h *harness) atStep(i int) func() bool {
 	return func() bool {
 		s := h.r.Status()
-		return s.Step == i && h.has(EventStepStarted, i)
+		// The step is in force once the router confirmed its share.
+		return s.Step == i && s.Percent == s.Target && h.has(EventStepStarted, i)
 	}
 }
 

@@ -66,7 +66,7 @@ func TestKillAndResume(t *testing.T) {
 			// Step 0 lasts 50ms, step 1 an hour: the child is killed in step 1.
 			child := startChild(t, state, 50*time.Millisecond, time.Hour)
 			defer child.Process.Kill()
-			waitState(t, store, func(s State) bool { return s.Step == 1 && s.Phase == Progressing })
+			waitState(t, store, func(s State) bool { return s.Step == 1 && s.Phase == Progressing && s.Percent == 50 })
 			require.NoError(t, child.Process.Signal(syscall.SIGKILL))
 			_ = child.Wait()
 

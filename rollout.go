@@ -44,9 +44,15 @@ type Rollout struct {
 
 	mu      sync.Mutex
 	st      State
-	driving bool          // a goroutine holds the right to apply routes
-	wake    chan struct{} // cap 1: pokes the driver
-	changed chan struct{} // closed and replaced on every state change
+	driving bool // a goroutine holds the right to apply routes
+	// watching: Run's triggers are still running (they may outlive the
+	// driver by a moment, and their reasons are still kept).
+	watching bool
+	// restored: the state came from the Store unfinished; OnRestart
+	// applies once, at the next Run.
+	restored bool
+	wake     chan struct{} // cap 1: pokes the driver
+	changed  chan struct{} // closed and replaced on every state change
 
 	// requests, read by the driver
 	promote, promoteFull, pause, resume bool
@@ -92,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Rollout, error) {
 	switch {
 	case same:
 		r.st = saved
+		r.restored = !saved.Phase.Done() && saved.Phase != Pending
 	case saved.Phase.Done() || saved.Phase == Pending:
 		r.st.History = saved.History // a new release: keep the history
 	default:
@@ -159,17 +166,22 @@ type Status struct {
 	Phase          Phase
 	// Step is the index of the step in force, -1 before the first.
 	Step int
-	// Percent is the canary's share of weighted traffic now.
-	Percent    float64
-	LastResult analysis.Result
-	// Reason joins Reasons; set after a rollback (and on an inconclusive pause).
+	// Percent is the canary's share of weighted traffic as last confirmed
+	// by the router; Target is the share being applied (they differ while
+	// a route change is in flight or the router keeps failing).
+	Percent, Target float64
+	LastResult      analysis.Result
+	// Reason explains where the rollout stands: the rollback reasons
+	// joined, or the reason of the pause in force.
 	Reason        string
 	Reasons       []string
 	StartedAt     time.Time
 	StepStartedAt time.Time
 	UpdatedAt     time.Time
 	FinishedAt    time.Time
-	History       []rollback.Revision
+	// Live is the version with all traffic once the rollout has ended.
+	Live    string
+	History []rollback.Revision
 }
 
 // Status returns a snapshot.
@@ -177,12 +189,15 @@ func (r *Rollout) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.st
+	reason := strings.Join(s.Reasons, "; ")
+	if s.Phase == Paused && s.PauseReason != "" {
+		reason = s.PauseReason
+	}
 	return Status{
-		Stable: s.Stable, Canary: s.Canary, Phase: s.Phase, Step: s.Step, Percent: s.Percent,
-		LastResult: s.LastResult, Reason: strings.Join(s.Reasons, "; "),
-		Reasons:   append([]string(nil), s.Reasons...),
+		Stable: s.Stable, Canary: s.Canary, Phase: s.Phase, Step: s.Step, Percent: s.Percent, Target: s.Target,
+		LastResult: s.LastResult, Reason: reason, Reasons: append([]string(nil), s.Reasons...),
 		StartedAt: s.StartedAt, StepStartedAt: s.StepStartedAt, UpdatedAt: s.UpdatedAt, FinishedAt: s.FinishedAt,
-		History: append([]rollback.Revision(nil), s.History...),
+		Live: s.Live, History: append([]rollback.Revision(nil), s.History...),
 	}
 }
 
@@ -246,10 +261,11 @@ func (r *Rollout) request(op string, set func()) error {
 	return nil
 }
 
-// Abort rolls back with reason and returns once stable has all traffic (or
-// ctx ends first; the rollback then goes on). It applies to a pending,
-// progressing or paused rollout, to one already rolling back (the reason is
-// added), and to a succeeded one within Config.RollbackWindow.
+// Abort rolls back with reason and returns once stable has all traffic. If
+// ctx ends first Abort returns its error and the rollback goes on. It
+// applies to a pending, progressing or paused rollout, to one already
+// rolling back (the reason is added), and to a succeeded one within
+// Config.RollbackWindow (then in one Apply, without RollbackSteps).
 func (r *Rollout) Abort(ctx context.Context, reason string) error {
 	if reason == "" {
 		reason = "aborted"
@@ -267,17 +283,39 @@ func (r *Rollout) Abort(ctx context.Context, reason string) error {
 		return fmt.Errorf("%w: abort in phase %s", ErrPhase, ph)
 	}
 	r.addReasonLocked(reason)
-	drive := !r.driving
-	if drive {
-		r.driving = true
-	}
 	r.mu.Unlock()
-	if drive {
-		// Nobody is driving: roll back here.
-		defer r.release()
-		return r.rollback(ctx)
+	return r.awaitRollback(ctx)
+}
+
+// awaitRollback waits until the rollout is rolled back. Whenever nobody is
+// driving — none was, or Run has just returned — it takes the wheel: the
+// rollback runs in a goroutine of its own, detached from ctx, so that it
+// completes even when the caller stops waiting.
+func (r *Rollout) awaitRollback(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		ph, ch := r.st.Phase, r.changed
+		switch {
+		case ph == RolledBack:
+			r.mu.Unlock()
+			return nil
+		case ph.Done() && len(r.rollbackReasons) == 0 && !r.rollingBack:
+			r.mu.Unlock()
+			return fmt.Errorf("%w: rollout ended %s", ErrPhase, ph)
+		case !r.driving:
+			r.driving = true
+			go func() {
+				defer r.release()
+				_ = r.rollback(context.WithoutCancel(ctx))
+			}()
+		}
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return r.waitPhase(ctx, RolledBack)
 }
 
 // Retry resets a rolled-back rollout so that the next Run starts it again
@@ -301,7 +339,7 @@ func (r *Rollout) fire(reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.st.Phase == RolledBack && r.driving:
+	case r.st.Phase == RolledBack && r.watching:
 		// Fired at once with the trigger that rolled back: keep the reason.
 		if !slices.Contains(r.st.Reasons, reason) {
 			r.st.Reasons = append(r.st.Reasons, reason)
@@ -344,29 +382,13 @@ func (r *Rollout) poke() {
 	}
 }
 
+// release gives up the right to drive and wakes whoever waits for it.
 func (r *Rollout) release() {
 	r.mu.Lock()
 	r.driving = false
+	close(r.changed)
+	r.changed = make(chan struct{})
 	r.mu.Unlock()
-}
-
-func (r *Rollout) waitPhase(ctx context.Context, want Phase) error {
-	for {
-		r.mu.Lock()
-		ph, ch := r.st.Phase, r.changed
-		r.mu.Unlock()
-		if ph == want {
-			return nil
-		}
-		if ph.Done() {
-			return fmt.Errorf("%w: rollout ended %s", ErrPhase, ph)
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // --- state changes ---
@@ -398,9 +420,11 @@ func (r *Rollout) emitLocked(kind EventKind, reason string) {
 	r.emitEventLocked(Event{Kind: kind, Reason: reason})
 }
 
+// emitEventLocked stamps e with the state; e.Percent is the target share,
+// the one the event is about (a step's share as it starts, 0 on a rollback).
 func (r *Rollout) emitEventLocked(e Event) {
 	e.Time = r.clk.Now()
-	e.Phase, e.Step, e.Percent = r.st.Phase, r.st.Step, r.st.Percent
+	e.Phase, e.Step, e.Percent = r.st.Phase, r.st.Step, r.st.Target
 	r.events.push(e)
 }
 
@@ -420,15 +444,12 @@ func (r *Rollout) Run(ctx context.Context) error {
 		r.mu.Unlock()
 		return nil
 	}
-	r.driving = true
+	r.driving, r.watching = true, true
 	r.mu.Unlock()
-	defer r.release()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // runs before wg.Wait
 	target := rollback.Target{Stable: r.cfg.Stable, Canary: r.cfg.Canary}
 	for i, t := range r.cfg.Triggers {
 		wg.Add(1)
@@ -441,17 +462,25 @@ func (r *Rollout) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	return r.drive(ctx)
+	err := r.drive(ctx)
+	// The rollout is over (or stopped): operations on it need not wait
+	// for the triggers to wind down.
+	r.release()
+	cancel()
+	wg.Wait()
+	r.mu.Lock()
+	r.watching = false
+	r.mu.Unlock()
+	return err
 }
 
 func (r *Rollout) drive(ctx context.Context) error {
 	r.mu.Lock()
 	now := r.clk.Now()
-	resumeStep := -1
 	switch r.st.Phase {
 	case Pending:
 		err := r.setLocked(ctx, EventStarted, "", func(s *State) {
-			s.Phase, s.Step, s.StartedAt = Progressing, -1, now
+			s.Phase, s.Step, s.Completed, s.StartedAt = Progressing, -1, 0, now
 			s.History = r.history(s, func(h *rollback.History) error {
 				return h.Add(rollback.Revision{Version: r.cfg.Canary, Previous: r.cfg.Stable, Outcome: rollback.OutcomeLive, StartedAt: now})
 			})
@@ -461,22 +490,21 @@ func (r *Rollout) drive(ctx context.Context) error {
 			return err
 		}
 	case Progressing, Paused:
-		resumeStep = r.st.Step
-		if r.cfg.OnRestart == RollBack {
+		if r.restored && r.cfg.OnRestart == RollBack {
 			r.addReasonLocked(fmt.Sprintf("restarted at step %d (%.2f%%) with restart policy roll back", r.st.Step, r.st.Percent))
 		}
 	case RollingBack:
 		r.rollingBack = true
 	}
-	r.mu.Unlock()
-
-	idx := 0
-	if resumeStep >= 0 {
-		idx = resumeStep
-	}
-	r.mu.Lock()
+	r.restored = false
+	idx, final := r.st.Completed, r.st.Final
+	resumed := r.st.Step == idx // the step in force was not left yet
 	last, lastPercent := r.st.PrevResult, r.st.PrevPercent
 	r.mu.Unlock()
+
+	if final {
+		return r.succeed(ctx)
+	}
 	for {
 		if r.rollbackPending() {
 			return r.rollback(ctx)
@@ -486,25 +514,29 @@ func (r *Rollout) drive(ctx context.Context) error {
 			Elapsed: r.clk.Now().Sub(r.startedAt()),
 		})
 		if done {
-			return r.succeed(ctx, idx)
+			return r.succeed(ctx)
 		}
-		out, res, err := r.runStep(ctx, idx, step, idx == resumeStep)
+		out, res, err := r.runStep(ctx, idx, step, resumed)
 		if err != nil {
 			return err
 		}
-		last, lastPercent = res, step.Percent
 		switch out {
 		case stepRollback:
 			return r.rollback(ctx)
 		case stepFull:
-			return r.succeed(ctx, idx+1)
+			return r.succeed(ctx)
 		}
-		// Saved with the next step's record, so a restart tells the
-		// strategy the same thing.
-		r.mu.Lock()
-		r.st.PrevResult, r.st.PrevPercent = last, lastPercent
-		r.mu.Unlock()
+		// Leaving the step is saved before anything else happens, so a
+		// restart never holds it again and tells the strategy the same.
+		last, lastPercent = res, step.Percent
 		idx++
+		resumed = false
+		r.mu.Lock()
+		err = r.setLocked(ctx, 0, "", func(s *State) { s.Completed, s.PrevResult, s.PrevPercent = idx, last, lastPercent })
+		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 }
 
@@ -555,7 +587,7 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 	defer stepCancel()
 
 	// Readiness gate before the canary gets any traffic.
-	if r.cfg.Gate != nil && (step.Percent > 0 || len(step.Rules) > 0 || step.MirrorPercent > 0) && !r.gatePassed() {
+	if step.Percent > 0 || len(step.Rules) > 0 || step.MirrorPercent > 0 {
 		if out, err := r.awaitGate(stepCtx); out != stepNext || err != nil {
 			return out, last, err
 		}
@@ -580,7 +612,7 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 		startedAt = r.st.StepStartedAt
 	}
 	err := r.setLocked(ctx, 0, "", func(s *State) {
-		s.Phase, s.Step, s.Percent, s.StepStartedAt = phase, idx, step.Percent, startedAt
+		s.Phase, s.Step, s.Target, s.StepStartedAt = phase, idx, step.Percent, startedAt
 	})
 	if err != nil {
 		r.mu.Unlock()
@@ -593,6 +625,9 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 	deadline := r.clk.Now().Add(r.cfg.ProgressDeadline)
 	if out, err := r.applyUntil(ctx, route, deadline, field); out != stepNext || err != nil {
 		return out, last, err
+	}
+	if err := r.confirm(ctx, step.Percent); err != nil {
+		return stepRollback, last, err
 	}
 
 	// Hold.
@@ -615,7 +650,7 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 		nextMeasure = appliedAt.Add(policy.InitialDelay)
 	}
 	if phase == Paused {
-		pausedAt = appliedAt
+		pausedAt = r.pausedAt(appliedAt)
 	}
 	for {
 		now := r.clk.Now()
@@ -637,7 +672,9 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 		case r.pause && r.st.Phase == Progressing:
 			r.pause = false
 			pausedAt = now
-			err := r.setLocked(ctx, EventPaused, "paused manually", func(s *State) { s.Phase = Paused })
+			err := r.setLocked(ctx, EventPaused, "paused manually", func(s *State) {
+				s.Phase, s.PausedAt, s.PauseReason = Paused, now, "paused manually"
+			})
 			r.mu.Unlock()
 			if err != nil {
 				return stepRollback, last, err
@@ -652,7 +689,7 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 			}
 			pausedAt = time.Time{}
 			err := r.setLocked(ctx, EventResumed, "", func(s *State) {
-				s.Phase = Progressing
+				s.Phase, s.PausedAt, s.PauseReason = Progressing, time.Time{}, ""
 				s.StepStartedAt = s.StepStartedAt.Add(pausedFor)
 			})
 			r.mu.Unlock()
@@ -680,11 +717,9 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 				approving = true
 				go func() { approved <- step.Approve(stepCtx, idx, step) }()
 			}
-			if !dueAt.IsZero() && now.Sub(dueAt) >= r.cfg.ProgressDeadline {
+			// A person deciding on an approval is not lack of progress.
+			if !approving && !approvedOK && now.Sub(dueAt) >= r.cfg.ProgressDeadline {
 				why := fmt.Sprintf("analysis verdict still %s (last: %s)", last.Verdict, reasonOr(last.Reason, "none"))
-				if approving {
-					why = "approval still pending"
-				}
 				r.requestRollback(fmt.Sprintf("progress deadline %v exceeded at %s (%.2f%%): %s", r.cfg.ProgressDeadline, field, step.Percent, why))
 				continue
 			}
@@ -714,7 +749,7 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 			if step.Hold > 0 && !holdDone {
 				consider(holdEnd)
 			}
-			if !dueAt.IsZero() {
+			if !dueAt.IsZero() && !approving && !approvedOK {
 				consider(dueAt.Add(r.cfg.ProgressDeadline))
 			}
 		}
@@ -736,7 +771,10 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 		case <-timerC:
 		case err := <-approved:
 			if err != nil {
-				r.requestRollback(fmt.Sprintf("approval of %s denied: %v", field, err))
+				// An approval cut short by a rollback is not a denial.
+				if stepCtx.Err() == nil && !r.rollbackPending() {
+					r.requestRollback(fmt.Sprintf("approval of %s denied: %v", field, err))
+				}
 				continue
 			}
 			approving, approvedOK = false, true // leaves at the top of the loop unless paused
@@ -762,10 +800,16 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 			}
 			last = res
 			tally.Add(res.Verdict)
-			r.st.LastResult = res
+			if res.Verdict == analysis.Pass && !dueAt.IsZero() {
+				dueAt = r.clk.Now() // passes still coming in are progress
+			}
 			rc := res
+			err := r.setLocked(ctx, 0, "", func(s *State) { s.LastResult = res })
 			r.emitEventLocked(Event{Kind: EventAnalysis, Result: &rc, Reason: res.Reason})
 			r.mu.Unlock()
+			if err != nil {
+				return stepRollback, last, err
+			}
 			switch tally.Outcome(policy) {
 			case analysis.Failed:
 				r.requestRollback(fmt.Sprintf("analysis failed at %s (%.2f%%): %s", field, step.Percent, res.Reason))
@@ -776,7 +820,9 @@ func (r *Rollout) runStep(ctx context.Context, idx int, step strategy.Step, resu
 				if r.st.Phase == Progressing {
 					pausedAt = r.clk.Now()
 					reason := fmt.Sprintf("analysis inconclusive %d times at %s: %s", tally.Inconclusive, field, res.Reason)
-					err := r.setLocked(ctx, EventPaused, reason, func(s *State) { s.Phase = Paused })
+					err := r.setLocked(ctx, EventPaused, reason, func(s *State) {
+						s.Phase, s.PausedAt, s.PauseReason = Paused, pausedAt, reason
+					})
 					tally.Inconclusive = 0 // a person decides; on resume the count starts over
 					if err != nil {
 						r.mu.Unlock()
@@ -809,31 +855,58 @@ func (r *Rollout) requestRollback(reason string) {
 	r.addReasonLocked(reason)
 }
 
-func (r *Rollout) gatePassed() bool {
+// pausedAt is when the pause in force began, as saved (or def).
+func (r *Rollout) pausedAt(def time.Time) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// Once the canary has had traffic in this rollout, the gate was passed.
-	return r.st.Step >= 0 && r.st.Percent > 0
+	if r.st.PausedAt.IsZero() {
+		return def
+	}
+	return r.st.PausedAt
 }
 
+// confirm records that the router now applies percent.
+func (r *Rollout) confirm(ctx context.Context, percent float64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.setLocked(ctx, 0, "", func(s *State) { s.Percent = percent })
+}
+
+// awaitGate asks the readiness gate, once per rollout, before the canary
+// first gets traffic. A gate that does not answer within the progress
+// deadline rolls back.
 func (r *Rollout) awaitGate(ctx context.Context) (stepOutcome, error) {
+	r.mu.Lock()
+	passed := r.cfg.Gate == nil || r.st.GatePassed
+	r.mu.Unlock()
+	if passed {
+		return stepNext, nil
+	}
 	done := make(chan error, 1)
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		done <- r.cfg.Gate.Ready(gctx, rollback.Target{Stable: r.cfg.Stable, Canary: r.cfg.Canary})
 	}()
+	deadline := r.clk.NewTimer(r.cfg.ProgressDeadline)
+	defer deadline.Stop()
 	for {
 		select {
 		case err := <-done:
+			if r.rollbackPending() {
+				return stepRollback, nil
+			}
 			if err != nil {
-				if ctx.Err() != nil && r.rollbackPending() {
-					return stepRollback, nil
-				}
 				r.requestRollback(fmt.Sprintf("canary not ready: %v", err))
 				return stepRollback, nil
 			}
-			return stepNext, nil
+			r.mu.Lock()
+			err = r.setLocked(ctx, 0, "", func(s *State) { s.GatePassed = true })
+			r.mu.Unlock()
+			return stepNext, err
+		case <-deadline.C():
+			r.requestRollback(fmt.Sprintf("canary not ready: readiness gate gave no answer within the progress deadline %v", r.cfg.ProgressDeadline))
+			return stepRollback, nil
 		case <-r.wake:
 			if r.rollbackPending() {
 				return stepRollback, nil
@@ -898,14 +971,21 @@ func (r *Rollout) sleep(ctx context.Context, d time.Duration, wakeable bool) err
 	return nil
 }
 
-// succeed gives the new version all traffic. idx is the number of steps
-// done, saved so a restart lands back here.
-func (r *Rollout) succeed(ctx context.Context, idx int) error {
+// succeed gives the new version all traffic, after the readiness gate if
+// the canary never had traffic yet. The intent is saved first (Final), so
+// a restart lands back here.
+func (r *Rollout) succeed(ctx context.Context) error {
 	if r.rollbackPending() {
 		return r.rollback(ctx)
 	}
+	if out, err := r.awaitGate(ctx); err != nil || out != stepNext {
+		if err != nil {
+			return err
+		}
+		return r.rollback(ctx)
+	}
 	r.mu.Lock()
-	err := r.setLocked(ctx, 0, "", func(s *State) { s.Step, s.Percent = idx, 100 })
+	err := r.setLocked(ctx, 0, "", func(s *State) { s.Final, s.Target = true, 100 })
 	r.mu.Unlock()
 	if err != nil {
 		return err
@@ -923,7 +1003,7 @@ func (r *Rollout) succeed(ctx context.Context, idx int) error {
 	defer r.mu.Unlock()
 	now := r.clk.Now()
 	return r.setLocked(ctx, EventSucceeded, "", func(s *State) {
-		s.Phase, s.FinishedAt = Succeeded, now
+		s.Phase, s.FinishedAt, s.Percent, s.Live = Succeeded, now, 100, r.cfg.Canary
 		// Ending it as succeeded marks the release it replaced as replaced.
 		s.History = r.history(s, func(h *rollback.History) error {
 			return h.End(r.cfg.Canary, rollback.OutcomeSucceeded, "", now)
@@ -931,10 +1011,14 @@ func (r *Rollout) succeed(ctx context.Context, idx int) error {
 	})
 }
 
-// rollback returns all traffic to stable. It retries the router until it
-// works or ctx ends; while it retries the phase says RollingBack.
+// rollback returns all traffic to stable (or to the version a RollbackTo
+// names). It never raises the canary's share: a ramp (RollbackSteps) starts
+// below the share the router really applies, and a rollback within the
+// window after success is one Apply. It retries the router until it works
+// or ctx ends; while it retries the phase says RollingBack.
 func (r *Rollout) rollback(ctx context.Context) error {
 	r.mu.Lock()
+	fromSucceeded := r.st.Phase == Succeeded
 	if !r.rollingBack || r.st.Phase != RollingBack {
 		r.rollingBack = true
 		now := r.clk.Now()
@@ -945,12 +1029,14 @@ func (r *Rollout) rollback(ctx context.Context) error {
 			r.stepCancel()
 		}
 		err := r.setLocked(ctx, EventRollingBack, strings.Join(reasons, "; "), func(s *State) {
-			s.Phase = RollingBack
+			s.Phase, s.PausedAt, s.PauseReason = RollingBack, time.Time{}, ""
 			s.Reasons = append(s.Reasons, reasons...)
 			if s.StartedAt.IsZero() {
 				s.StartedAt = now
 			}
-			s.History = r.history(s, func(h *rollback.History) error { return h.Fault(r.cfg.Canary, now) })
+			if s.RollbackTarget == "" {
+				s.History = r.history(s, func(h *rollback.History) error { return h.Fault(r.cfg.Canary, now) })
+			}
 		})
 		if err != nil {
 			// The rollback goes on even when the store fails: stable must
@@ -958,15 +1044,19 @@ func (r *Rollout) rollback(ctx context.Context) error {
 			r.emitLocked(EventRouterError, err.Error())
 		}
 	}
+	to := r.st.RollbackTarget
+	confirmed := r.st.Percent
 	r.mu.Unlock()
 
-	apply := func(percent float64) error {
+	apply := func(route traffic.Route, percent float64) error {
+		r.mu.Lock()
+		_ = r.setLocked(ctx, 0, "", func(s *State) { s.Target = percent })
+		r.mu.Unlock()
 		backoff := minBackoff
-		route := traffic.Split(r.cfg.Stable, r.cfg.Canary, percent)
 		for {
 			err := r.cfg.Router.Apply(ctx, route)
 			if err == nil {
-				return nil
+				return r.confirm(ctx, percent)
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -983,23 +1073,38 @@ func (r *Rollout) rollback(ctx context.Context) error {
 			backoff = min(backoff*2, maxBackoff)
 		}
 	}
-	cur := r.Status().Percent
-	for _, p := range r.cfg.RollbackSteps {
-		if p >= cur || p == 0 {
-			continue
+	final := 0.0 // the canary's share once done
+	if to != "" {
+		if to == r.cfg.Canary {
+			final = 100
 		}
-		if err := apply(p); err != nil {
+		if err := apply(traffic.Route{Weights: []traffic.Weight{{Backend: to, Percent: 100}}}, final); err != nil {
 			return err
 		}
-		r.mu.Lock()
-		_ = r.setLocked(ctx, 0, "", func(s *State) { s.Percent = p })
-		r.mu.Unlock()
-		if err := r.sleep(ctx, r.cfg.RollbackStepHold, false); err != nil {
+	} else {
+		if !fromSucceeded && len(r.cfg.RollbackSteps) > 0 {
+			// Ramp down from what the router really applies: the saved
+			// share may be one it never confirmed.
+			cur := confirmed
+			if rt, err := r.cfg.Router.Current(ctx); err == nil {
+				cur = rt.Percent(r.cfg.Canary)
+			}
+			for _, p := range r.cfg.RollbackSteps {
+				if p >= cur || p == 0 {
+					continue
+				}
+				if err := apply(traffic.Split(r.cfg.Stable, r.cfg.Canary, p), p); err != nil {
+					return err
+				}
+				cur = p
+				if err := r.sleep(ctx, r.cfg.RollbackStepHold, false); err != nil {
+					return err
+				}
+			}
+		}
+		if err := apply(traffic.Split(r.cfg.Stable, r.cfg.Canary, 0), 0); err != nil {
 			return err
 		}
-	}
-	if err := apply(0); err != nil {
-		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1010,10 +1115,23 @@ func (r *Rollout) rollback(ctx context.Context) error {
 	r.rollbackReasons = nil
 	r.clearRequestsLocked()
 	return r.setLocked(ctx, EventRolledBack, strings.Join(append(append([]string(nil), r.st.Reasons...), extra...), "; "), func(s *State) {
-		s.Phase, s.Percent, s.FinishedAt = RolledBack, 0, now
+		s.Phase, s.Percent, s.Target, s.FinishedAt = RolledBack, final, final, now
 		s.Reasons = append(s.Reasons, extra...)
+		reason := strings.Join(s.Reasons, "; ")
+		if to != "" {
+			live := s.Live
+			s.History = r.history(s, func(h *rollback.History) error {
+				if live != "" {
+					_ = h.End(live, rollback.OutcomeRolledBack, reason, now)
+				}
+				return h.Add(rollback.Revision{Version: to, Previous: live, Outcome: rollback.OutcomeSucceeded, Reason: reason, StartedAt: now, EndedAt: now})
+			})
+			s.Live, s.RollbackTarget = to, ""
+			return
+		}
+		s.Live = r.cfg.Stable
 		s.History = r.history(s, func(h *rollback.History) error {
-			return h.End(r.cfg.Canary, rollback.OutcomeRolledBack, strings.Join(s.Reasons, "; "), now)
+			return h.End(r.cfg.Canary, rollback.OutcomeRolledBack, reason, now)
 		})
 	})
 }
@@ -1080,8 +1198,9 @@ func (e *eventQueue) drain() {
 // version or one kept in the history, in a single Apply. It applies to a
 // rollout that has ended (abort a running one first); the router must
 // still know the version's backend (keep it registered for as long as
-// you may want to return to it). The move is recorded in the history and
-// the rollout ends rolled back, with the reason saying where it went.
+// you may want to return to it). The move is saved before it is made,
+// recorded in the history, and the rollout ends rolled back with the
+// reason saying where it went; Status().Live names the version.
 func (r *Rollout) RollbackTo(ctx context.Context, version string) error {
 	r.mu.Lock()
 	if !r.st.Phase.Done() || r.driving {
@@ -1096,33 +1215,28 @@ func (r *Rollout) RollbackTo(ctx context.Context, version string) error {
 		r.mu.Unlock()
 		return fmt.Errorf("ramp: rollback to %q: version is not in the kept history", version)
 	}
-	live := r.cfg.Stable
-	if r.st.Phase == Succeeded {
-		live = r.cfg.Canary
+	live := r.st.Live
+	if live == "" {
+		live = map[Phase]string{Succeeded: r.cfg.Canary, RolledBack: r.cfg.Stable}[r.st.Phase]
 	}
 	if version == live {
 		r.mu.Unlock()
 		return fmt.Errorf("ramp: rollback to %q: it is already live", version)
 	}
 	r.driving = true
-	r.mu.Unlock()
-	defer r.release()
-
-	if err := r.cfg.Router.Apply(ctx, traffic.Route{Weights: []traffic.Weight{{Backend: version, Percent: 100}}}); err != nil {
-		return fmt.Errorf("ramp: rollback to %q: %w", version, err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.clk.Now()
 	reason := fmt.Sprintf("rolled back from %s to %s", live, version)
-	return r.setLocked(ctx, EventRolledBack, reason, func(s *State) {
-		s.History = r.history(s, func(h *rollback.History) error {
-			if err := h.End(live, rollback.OutcomeRolledBack, reason, now); err != nil {
-				return err
-			}
-			return h.Add(rollback.Revision{Version: version, Previous: live, Outcome: rollback.OutcomeSucceeded, Reason: reason, StartedAt: now, EndedAt: now})
-		})
-		s.Phase, s.Percent, s.FinishedAt = RolledBack, 0, now
+	err := r.setLocked(ctx, EventRollingBack, reason, func(s *State) {
+		s.Phase, s.Live, s.RollbackTarget = RollingBack, live, version
 		s.Reasons = append(s.Reasons, reason)
 	})
+	r.rollingBack = true
+	r.mu.Unlock()
+	defer r.release()
+	if err != nil {
+		return err
+	}
+	if err := r.rollback(ctx); err != nil {
+		return fmt.Errorf("ramp: rollback to %q: %w", version, err)
+	}
+	return nil
 }

@@ -186,7 +186,7 @@ func TestOperationsByPhase(t *testing.T) {
 				switch {
 				case o.name == "promote":
 					h.until(h.atStep(1))
-					assert.Equal(t, 50.0, h.router.canary())
+					h.until(func() bool { return h.router.canary() == 50 })
 				case next == Succeeded:
 					h.until(func() bool { return h.router.canary() == 100 })
 				case next == RolledBack:

@@ -33,9 +33,30 @@ type State struct {
 	Stable  string `json:"stable"`
 	Canary  string `json:"canary"`
 	Phase   Phase  `json:"phase"`
-	// Step is the index of the step in force (-1 before the first).
-	Step    int     `json:"step"`
+	// Step is the index of the step in force (-1 before the first);
+	// Completed counts the steps left behind (promoted or passed), saved
+	// before the next one is prepared, so a restart never holds a step
+	// that was already left.
+	Step      int `json:"step"`
+	Completed int `json:"completed"`
+	// Final: every step is done or skipped; the canary is being given all
+	// traffic.
+	Final bool `json:"final,omitempty"`
+	// Percent is the canary share the router last confirmed; Target the
+	// share being applied (saved before the router is asked).
 	Percent float64 `json:"percent"`
+	Target  float64 `json:"target"`
+	// GatePassed: the readiness gate let the canary have traffic.
+	GatePassed bool `json:"gate_passed,omitempty"`
+	// PausedAt and PauseReason describe a pause in force.
+	PausedAt    time.Time `json:"paused_at,omitzero"`
+	PauseReason string    `json:"pause_reason,omitempty"`
+	// Live is the version that has all traffic once the rollout ended
+	// (the canary after success, stable after a rollback, or the version
+	// RollbackTo moved to). RollbackTarget is where a RollbackTo in
+	// progress is going.
+	Live           string `json:"live,omitempty"`
+	RollbackTarget string `json:"rollback_target,omitempty"`
 	// Reasons of the rollback or pause, in the order they arrived.
 	Reasons    []string        `json:"reasons,omitempty"`
 	LastResult analysis.Result `json:"last_result"`
