@@ -39,16 +39,18 @@ type Config struct {
 	// RollBack.
 	OnRestart RestartPolicy
 	// ProgressDeadline bounds how long a step may fail to make progress:
-	// the router keeps failing, or the hold is over and the analysis still
-	// has no verdict. Then the rollout rolls back. 0 means 10 minutes.
-	// Time spent paused, or waiting for a manual promote, does not count.
+	// the router keeps failing, the readiness gate gives no answer, or the
+	// hold is over and the analysis still has no verdict (each passing
+	// measurement counts as progress). Then the rollout rolls back. 0 means
+	// 10 minutes. Time spent paused, waiting for a manual promote or for an
+	// approval does not count.
 	ProgressDeadline time.Duration
 	// RollbackSteps, when set, ramps traffic back to stable through these
 	// canary percents (for a stable version that must warm up) instead of
 	// moving it all at once. Each is held for RollbackStepHold.
 	RollbackSteps    []float64
 	RollbackStepHold time.Duration
-	// RollbackWindow: after success, for this long Rollback returns all
+	// RollbackWindow: after success, for this long Abort returns all
 	// traffic to the stable version in one Apply. 0 means no window.
 	RollbackWindow time.Duration
 	// HistoryLimit is how many revisions the history keeps. 0 means 10.
