@@ -30,9 +30,9 @@
 // Apply) the splitter answers 503.
 //
 // For each request the first matching rule wins. Otherwise the request is
-// placed at a point in [0, 2^64): the 64-bit hash of its sticky key
-// (FNV-1a with the MurmurHash3 finaliser, the same in every process) or,
-// without a key, a per-request random draw. Backends own consecutive
+// placed at a point in [0, 2^64): the 64-bit hash of its sticky key (its
+// 8-byte words multiplied in, then the MurmurHash3 finaliser; the same in
+// every process) or, without a key, a per-request random draw. Backends own consecutive
 // ranges of points in the order Route.Weights lists them, sized by their
 // shares at a resolution of one part per million (0.0001%). Because
 // Split lists the canary first, raising its share only moves keys from

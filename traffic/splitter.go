@@ -250,54 +250,58 @@ func (s *Splitter) Shutdown(ctx context.Context) error {
 
 // ServeHTTP routes r by the route in force.
 func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The recorder comes first: it carries the state of the random draws.
+	rec := getRecorder(w)
 	t := s.table.Load()
 	b := t.match(r)
 	if b == nil {
 		switch len(t.picks) {
 		case 0:
-			s.serve(w, r, s.none)
+			s.serve(rec, r, s.none)
 			return
 		case 1:
 			b = t.picks[0]
 		default:
-			b = t.pick(s.point(w, r))
+			b = t.pick(s.point(rec, r))
 		}
 	}
-	if t.mirror != nil && t.mirror != b && t.mirrored(rand.Uint64()) {
+	if t.mirror != nil && t.mirror != b && t.mirrored(rec.rand()) {
 		s.mirror.start(t.mirror, r)
 	}
-	s.serve(w, r, b)
+	s.serve(rec, r, b)
 }
 
 // point places r in [0, 2^64): by its sticky key when it has one, at
 // random otherwise.
-func (s *Splitter) point(w http.ResponseWriter, r *http.Request) uint64 {
+func (s *Splitter) point(rec *recorder, r *http.Request) uint64 {
 	if s.stickyKey != nil {
 		if k := s.stickyKey(r); k != "" {
 			return hashKey(k)
 		}
 	}
 	if s.cookie == nil {
-		return rand.Uint64()
+		return rec.rand()
 	}
 	if k := cookieValue(r.Header, s.cookie.Name); k != "" {
 		return hashKey(k)
 	}
+	// A new session key comes from the runtime's generator, which cannot
+	// be predicted from the keys handed to other clients.
 	c := *s.cookie
 	c.Value = strconv.FormatUint(rand.Uint64(), 36)
-	w.Header().Add("Set-Cookie", c.String())
+	rec.Header().Add("Set-Cookie", c.String())
 	return hashKey(c.Value)
 }
 
-// serve dispatches r to b, observing the outcome and recovering a panic.
-func (s *Splitter) serve(w http.ResponseWriter, r *http.Request, b *backend) {
-	rec := getRecorder(w)
+// serve dispatches r to b through rec, observing the outcome and
+// recovering a panic. It releases rec.
+func (s *Splitter) serve(rec *recorder, r *http.Request, b *backend) {
 	var start time.Duration
 	if s.obs != nil {
 		start = monotonic()
 	}
 	// The deferred function only calls recover when the handler did not
-	// return: the common path pays for neither recover nor a closure call.
+	// return, so the common path does not pay for recover.
 	returned := false
 	defer func() {
 		if !returned {

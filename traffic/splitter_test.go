@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -582,6 +583,80 @@ func TestRecorderWithoutOptionalInterfaces(t *testing.T) {
 	assert.Equal(t, "abc", w.body.String())
 	assert.Equal(t, 200, rec.result())
 	assert.Same(t, http.ResponseWriter(w), rec.Unwrap())
+}
+
+func TestRecorderRandIsSplitMix64(t *testing.T) {
+	// The first outputs of SplitMix64 seeded with 1234567, as published
+	// at https://rosettacode.org/wiki/Pseudo-random_numbers/Splitmix64.
+	rec := &recorder{seed: 1234567}
+	for _, want := range []uint64{
+		6457827717110365317, 3203168211198807973, 9817491932198370423,
+		4593380528125082431, 16408922859458223821,
+	} {
+		assert.Equal(t, want, rec.rand())
+	}
+}
+
+func TestRecordersAreNeverShared(t *testing.T) {
+	// Goroutines outnumbering the slots' spread take and release
+	// recorders at once; each marks the recorder it holds and checks that
+	// nobody else wrote to it meanwhile. Under -race, a recorder handed to
+	// two goroutines at once is also a reported race.
+	const goroutines, rounds = 64, 2000
+	var wg sync.WaitGroup
+	shared := make(chan string, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &plainWriter{}
+			for i := range rounds {
+				rec := getRecorder(w)
+				if rec.status != 0 || rec.bytes != 0 || rec.rw != http.ResponseWriter(w) {
+					shared <- fmt.Sprintf("goroutine %d got a recorder that was not reset or not its own", g)
+					return
+				}
+				rec.status, rec.bytes = g+1, int64(i)
+				runtime.Gosched()
+				if rec.status != g+1 || rec.bytes != int64(i) {
+					shared <- fmt.Sprintf("goroutine %d: its recorder was written by another", g)
+					return
+				}
+				rec.release()
+			}
+		}()
+	}
+	wg.Wait()
+	close(shared)
+	for msg := range shared {
+		t.Error(msg)
+	}
+}
+
+func TestRecorderLayout(t *testing.T) {
+	// A pooled recorder fills one cache line, and what requests touch of
+	// two slots is more than a line apart, so that what two cores use at
+	// once never shares one.
+	assert.Equal(t, uintptr(64), unsafe.Sizeof(recorder{}))
+	assert.Equal(t, uintptr(128), unsafe.Sizeof(recorderSlot{}))
+	touched := unsafe.Offsetof(recorderSlot{}.rec) + unsafe.Offsetof(recorder{}.slot) + 8
+	assert.LessOrEqual(t, touched, unsafe.Sizeof(recorderSlot{})-64, "requests touch the first %d bytes of a slot", touched)
+	pooled := recorders.Get().(*recorder)
+	defer recorders.Put(pooled)
+	assert.Zero(t, uintptr(unsafe.Pointer(pooled))%64, "pooled recorders start on a cache line")
+	for i := range recorderSlots {
+		require.Same(t, &recorderSlots[i], recorderSlots[i].rec.slot)
+	}
+
+	// A power of two, at least 64 and 16 per processor, and the least such.
+	for procs := 1; procs <= 300; procs++ {
+		n, least := slotCount(procs), max(64, 16*procs)
+		assert.Zero(t, n&(n-1), "procs %d: %d is not a power of two", procs, n)
+		assert.True(t, n >= least && n/2 < least, "procs %d: %d slots", procs, n)
+	}
+	n := len(recorderSlots)
+	assert.Equal(t, 0, n&(n-1), "slot count %d is a power of two", n)
+	assert.Equal(t, n, 1<<(64-slotShift))
 }
 
 type plainWriter struct {
