@@ -2,6 +2,8 @@ package ramp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -28,27 +30,39 @@ func childSteps(first, hold time.Duration) strategy.Strategy {
 	)
 }
 
-// TestChildRollout is not a test on its own: it is the body of the child
-// process the restart tests start and kill.
-func TestChildRollout(t *testing.T) {
-	path := os.Getenv(childEnv)
-	if path == "" {
-		t.Skip("runs only as the child process of the restart tests")
+// TestMain runs the child process of the restart tests when asked to:
+// the test binary re-executed with childEnv set runs a rollout with a file
+// store until it is killed.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		os.Exit(childRollout(path))
 	}
-	first, err := time.ParseDuration(os.Getenv("RAMP_TEST_CHILD_FIRST"))
-	require.NoError(t, err)
-	hold, err := time.ParseDuration(os.Getenv("RAMP_TEST_CHILD_HOLD"))
-	require.NoError(t, err)
+	os.Exit(m.Run())
+}
+
+func childRollout(path string) int {
+	first, err1 := time.ParseDuration(os.Getenv("RAMP_TEST_CHILD_FIRST"))
+	hold, err2 := time.ParseDuration(os.Getenv("RAMP_TEST_CHILD_HOLD"))
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
 	r, err := New(context.Background(), Config{
 		Stable: "v1", Canary: "v2", Strategy: childSteps(first, hold), Router: newFakeRouter(), Store: NewFileStore(path),
 	})
-	require.NoError(t, err)
-	require.NoError(t, r.Run(context.Background()))
+	if err == nil {
+		err = r.Run(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
 }
 
 func startChild(t *testing.T, state string, first, hold time.Duration) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildRollout$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"="+state,
 		"RAMP_TEST_CHILD_FIRST="+first.String(), "RAMP_TEST_CHILD_HOLD="+hold.String())
 	require.NoError(t, cmd.Start())
@@ -115,7 +129,7 @@ func TestKillAtRandomInstants(t *testing.T) {
 		if err == nil && s.Phase.Done() {
 			break
 		}
-		child := startChild(t, state, 150*time.Millisecond, 150*time.Millisecond)
+		child := startChild(t, state, 400*time.Millisecond, 400*time.Millisecond)
 		time.Sleep(time.Duration(20+rng.IntN(150)) * time.Millisecond) // a random instant, not a duration under test
 		_ = child.Process.Signal(syscall.SIGKILL)
 		_ = child.Wait()
