@@ -216,19 +216,16 @@ func seqCounts(who string, requests, errs, prevRequests, prevErrs int64) error {
 func (s *SequentialErrorRate) Analyze(ctx context.Context, q Query) (Result, error) {
 	res := Result{At: clock.Or(s.Clock).Now()}
 	if err := seqCheck(ctx, "sequential error rate", s.Source, s.Validate(), q, false); err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	m, err := s.NewMonitor()
 	if err != nil { // unreachable: validated above
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	w := s.Source.Window(q.Canary, q.Since, q.Until)
 	r, err := m.Update(w.Requests, w.Errors)
 	if err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	meas := Measurement{
 		Name: s.name(), Verdict: r.Verdict,
@@ -264,6 +261,12 @@ func (s *SequentialErrorRate) Analyze(ctx context.Context, q Query) (Result, err
 		}
 	}
 	return seqResult(res, meas), nil
+}
+
+// seqError is the Error result of a sequential Analyze that could not judge.
+func seqError(res Result, err error) (Result, error) {
+	res.Verdict, res.Reason = Error, err.Error()
+	return res, err
 }
 
 // seqCheck validates what every sequential Analyze needs.
@@ -518,20 +521,17 @@ func (m *ErrorRatioMonitor) Update(canaryRequests, canaryErrors, baselineRequest
 func (s *SequentialErrorRatio) Analyze(ctx context.Context, q Query) (Result, error) {
 	res := Result{At: clock.Or(s.Clock).Now()}
 	if err := seqCheck(ctx, "sequential error ratio", s.Source, s.Validate(), q, true); err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	m, err := s.NewMonitor()
 	if err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	c := s.Source.Window(q.Canary, q.Since, q.Until)
 	b := s.Source.Window(q.Baseline, q.Since, q.Until)
 	r, err := m.Update(c.Requests, c.Errors, b.Requests, b.Errors)
 	if err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	fail, pass := s.ratios()
 	alpha := seqAlpha(s.Alpha)
@@ -922,20 +922,17 @@ func seqBandsAlpha(nc, nb int64, eps, share float64) float64 {
 func (s *SequentialLatency) Analyze(ctx context.Context, q Query) (Result, error) {
 	res := Result{At: clock.Or(s.Clock).Now()}
 	if err := seqCheck(ctx, "sequential latency", s.Source, s.Validate(), q, true); err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	m, err := s.NewMonitor()
 	if err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	c := s.Source.Window(q.Canary, q.Since, q.Until)
 	b := s.Source.Window(q.Baseline, q.Since, q.Until)
 	r, err := m.Update(c.Latency, b.Latency)
 	if err != nil {
-		res.Verdict, res.Reason = Error, err.Error()
-		return res, err
+		return seqError(res, err)
 	}
 	meas := Measurement{
 		Name: s.name(), Verdict: r.Verdict, CanaryN: r.N, BaselineN: r.BaselineN,
