@@ -100,6 +100,7 @@ func TestKillAndResume(t *testing.T) {
 				return
 			}
 			h.until(h.atStep(1))
+			h.until(func() bool { return len(h.router.percents()) == 1 }) // the saved share was already confirmed
 			assert.False(t, h.has(EventStarted, -1), "resumed, not started again")
 			assert.False(t, h.has(EventStepStarted, 0), "step 0 is not replayed")
 			assert.Equal(t, []float64{50}, h.router.percents(), "the step's route is applied again")
