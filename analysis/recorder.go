@@ -253,15 +253,32 @@ func (r *Recorder) Window(backend string, since, until time.Time) Window {
 // Total returns what backend did since it was first seen: totals that
 // never expire. Since is when the backend was first seen (or registered),
 // Until is now. An unknown backend gives an empty window with zero times.
-func (r *Recorder) Total(backend string) Window {
+func (r *Recorder) Total(backend string) Window { return r.total(backend, nil) }
+
+// TotalInto is Total without allocating: the latency distribution is
+// written into h, which the caller owns and may reuse. The returned
+// Window's Latency is h, overwritten by the next call with the same h. A
+// guard that reads the totals every few milliseconds uses it.
+func (r *Recorder) TotalInto(backend string, h *Histogram) Window {
+	if h == nil {
+		h = new(Histogram)
+	}
+	return r.total(backend, h)
+}
+
+// total is Total, into h when h is not nil.
+func (r *Recorder) total(backend string, h *Histogram) Window {
 	st := r.state()
 	w := Window{Backend: backend, Latency: emptyHistogram}
 	b := st.table.Load().get(backend)
 	if b == nil {
 		return w
 	}
+	if h == nil {
+		h = new(Histogram)
+	}
 	now := st.exactNow()
-	status, bytes, h := b.total()
+	status, bytes := b.totalInto(h)
 	recFill(&w, status, bytes, h)
 	w.Since = time.Unix(0, b.created).UTC()
 	w.Until = time.Unix(0, max(now, b.created)).UTC()
@@ -372,10 +389,18 @@ func (b *recBackend) reuse(i, n int64) {
 // mid-read, so totals never go down from one call to the next.
 func (b *recBackend) total() (status [recStatuses]uint64, bytes uint64, h *Histogram) {
 	h = new(Histogram)
+	status, bytes = b.totalInto(h)
+	return status, bytes, h
+}
+
+// totalInto sums every slice and what was folded from expired ones,
+// overwriting h's counts.
+func (b *recBackend) totalInto(h *Histogram) (status [recStatuses]uint64, bytes uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	status = b.fold.status
 	bytes = b.fold.bytes
+	h.n = 0
 	h.counts = b.fold.hist
 	for i := range b.slots {
 		s := &b.slots[i]
@@ -393,7 +418,7 @@ func (b *recBackend) total() (status [recStatuses]uint64, bytes uint64, h *Histo
 			h.counts[k] += uint64(s.hist[k].Load())
 		}
 	}
-	return status, bytes, h
+	return status, bytes
 }
 
 func recStatusIndex(status int) int {

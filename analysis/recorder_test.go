@@ -541,3 +541,28 @@ func BenchmarkRecorderWindow(b *testing.B) {
 		}
 	}
 }
+
+func TestRecorderTotalIntoReusesHistogram(t *testing.T) {
+	r, err := NewRecorder(RecorderOptions{}, "a")
+	require.NoError(t, err)
+	for i := range 100 {
+		r.Observe("a", 200+300*(i%2), time.Duration(i+1)*time.Millisecond, 10)
+	}
+	var h Histogram
+	w := r.TotalInto("a", &h)
+	want := r.Total("a")
+	assert.Equal(t, want.Requests, w.Requests)
+	assert.Equal(t, want.Errors, w.Errors)
+	assert.Equal(t, want.Latency.Count(), w.Latency.Count())
+	assert.Equal(t, want.Latency.Quantile(0.5), w.Latency.Quantile(0.5))
+	assert.Same(t, &h, w.Latency.(*Histogram), "the caller's histogram")
+
+	r.Observe("a", 200, time.Second, 10)
+	w = r.TotalInto("a", &h) // overwritten, not added to
+	assert.Equal(t, int64(101), w.Latency.Count())
+	assert.Equal(t, int64(101), h.Count())
+
+	allocs := testing.AllocsPerRun(100, func() { r.TotalInto("a", &h) })
+	assert.Zero(t, allocs)
+	assert.Equal(t, int64(0), r.TotalInto("unknown", &h).Requests)
+}

@@ -89,7 +89,7 @@ const (
 // the latency checks; one that keeps none only feeds the error checks.
 // When Source also has a method Total(backend string) analysis.Window (as
 // analysis.Recorder does), the guard reads exact totals since Watch
-// began; otherwise it reads Window(backend, watchStart, now) and, when the
+// began (through TotalInto, without allocating, when Source has it); otherwise it reads Window(backend, watchStart, now) and, when the
 // source's retention drops old data, carries on from the data it still
 // has (losing what arrived within one poll of the expiry). The latency
 // comparison reads distributions at 8 points per doubling (9% apart)
@@ -270,11 +270,14 @@ type guardRun struct {
 	quantile float64
 	ratio    float64
 	totals   interface{ Total(string) analysis.Window }
-	since    time.Time
-	canary   guardArm
-	base     guardArm
-	enabled  [numChecks]bool
-	fired    [numChecks]bool
+	into     interface {
+		TotalInto(string, *analysis.Histogram) analysis.Window
+	}
+	since   time.Time
+	canary  guardArm
+	base    guardArm
+	enabled [numChecks]bool
+	fired   [numChecks]bool
 
 	rrLogRho [rrComponents]float64
 	grid     []time.Duration // latency points of the distribution comparison
@@ -332,6 +335,7 @@ type guardArm struct {
 	dist     analysis.Distribution
 	cdfFresh bool
 	first    []int64
+	hist     analysis.Histogram // reused by TotalInto
 }
 
 func (g *Guard) start(t Target) (*guardRun, error) {
@@ -379,6 +383,9 @@ func (g *Guard) start(t Target) (*guardRun, error) {
 	}
 	r.canary.backend, r.base.backend = t.Canary, t.Stable
 	r.totals, _ = g.Source.(interface{ Total(string) analysis.Window })
+	r.into, _ = g.Source.(interface {
+		TotalInto(string, *analysis.Histogram) analysis.Window
+	})
 	r.since = clock.Or(g.Clock).Now()
 	// The outcomes recorded so far are the starting point: only later ones
 	// count.
@@ -463,9 +470,12 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 		return 0, 0
 	}
 	var w analysis.Window
-	if r.totals != nil {
+	switch {
+	case r.into != nil:
+		w = r.into.TotalInto(a.backend, &a.hist) // no allocation per poll
+	case r.totals != nil:
 		w = r.totals.Total(a.backend)
-	} else {
+	default:
 		w = r.g.Source.Window(a.backend, r.since, time.Time{})
 	}
 	c := &a.cur
