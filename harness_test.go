@@ -251,3 +251,11 @@ func (h *harness) stop() {
 	h.cancel()
 	_ = h.wait()
 }
+
+// fire is what a trigger of the current Run does.
+func (h *harness) fire(reason string) {
+	h.r.mu.Lock()
+	id := h.r.runID
+	h.r.mu.Unlock()
+	h.r.fire(id, reason)
+}

@@ -51,8 +51,12 @@ type Rollout struct {
 	// restored: the state came from the Store unfinished; OnRestart
 	// applies once, at the next Run.
 	restored bool
-	wake     chan struct{} // cap 1: pokes the driver
-	changed  chan struct{} // closed and replaced on every state change
+	// runID tells the triggers of one Run from those of the next: a
+	// trigger still winding down after its Run ended (or after a Retry)
+	// cannot reach the rollout that follows.
+	runID   uint64
+	wake    chan struct{} // cap 1: pokes the driver
+	changed chan struct{} // closed and replaced on every state change
 
 	// requests, read by the driver
 	promote, promoteFull, pause, resume bool
@@ -322,23 +326,28 @@ func (r *Rollout) awaitRollback(ctx context.Context) error {
 // from the first step.
 func (r *Rollout) Retry(ctx context.Context) error {
 	r.mu.Lock()
-	if r.st.Phase != RolledBack || r.driving {
+	// Once rolled back the driver changes nothing more, even if it has not
+	// let go yet; the next Run waits for it (ErrBusy until then).
+	if r.st.Phase != RolledBack {
 		defer r.mu.Unlock()
 		return fmt.Errorf("%w: retry in phase %s", ErrPhase, r.st.Phase)
 	}
 	r.st = State{Version: StateVersion, Stable: r.cfg.Stable, Canary: r.cfg.Canary, Phase: Pending, Step: -1, History: r.st.History}
 	r.clearRequestsLocked()
+	r.runID++ // the last Run's triggers no longer count
 	err := r.saveLocked(ctx)
 	r.emitLocked(EventRetried, "")
 	r.mu.Unlock()
 	return err
 }
 
-// fire is what triggers call.
-func (r *Rollout) fire(reason string) {
+// fire is what the triggers of run id call.
+func (r *Rollout) fire(id uint64, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
+	case id != r.runID:
+		// A trigger of an earlier run, still winding down.
 	case r.st.Phase == RolledBack && r.watching:
 		// Fired at once with the trigger that rolled back: keep the reason.
 		if !slices.Contains(r.st.Reasons, reason) {
@@ -445,7 +454,10 @@ func (r *Rollout) Run(ctx context.Context) error {
 		return nil
 	}
 	r.driving, r.watching = true, true
+	r.runID++
+	id := r.runID
 	r.mu.Unlock()
+	fire := func(reason string) { r.fire(id, reason) }
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -455,7 +467,7 @@ func (r *Rollout) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := t.Watch(ctx, target, r.fire); err != nil && ctx.Err() == nil {
+			if err := t.Watch(ctx, target, fire); err != nil && ctx.Err() == nil {
 				r.mu.Lock()
 				r.emitLocked(EventTriggerError, fmt.Sprintf("trigger %d: %v", i, err))
 				r.mu.Unlock()
@@ -469,7 +481,9 @@ func (r *Rollout) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	r.mu.Lock()
-	r.watching = false
+	if r.runID == id { // not already watching for a later Run
+		r.watching = false
+	}
 	r.mu.Unlock()
 	return err
 }

@@ -387,3 +387,36 @@ func TestPromoteIsSavedBeforeTheNextStep(t *testing.T) {
 	t.Logf("after restart: step=%d events=%v", h2.r.Status().Step, h2.kinds())
 	assert.False(t, h2.has(EventStepStarted, 0), "step 0 was promoted; it must not be held again")
 }
+
+// A trigger of a rolled-back run that fires after Retry does not reach the
+// retried rollout.
+func TestOldTriggerCannotReachRetriedRollout(t *testing.T) {
+	release := make(chan struct{})
+	var fireOld func(string)
+	var mu sync.Mutex
+	tr := rollback.TriggerFunc(func(ctx context.Context, _ rollback.Target, fire func(string)) error {
+		mu.Lock()
+		if fireOld == nil {
+			fireOld = fire
+		}
+		mu.Unlock()
+		<-ctx.Done()
+		<-release
+		return nil
+	})
+	h := newHarness(t, steps(strategy.Step{Percent: 10}), func(c *Config) { c.Triggers = []rollback.Trigger{tr} })
+	h.start()
+	h.until(h.atStep(0))
+	require.NoError(t, h.r.Abort(bg, "first try"))
+	require.NoError(t, h.r.Retry(bg))
+	close(release)
+	require.NoError(t, h.wait())
+	h.start()
+	h.until(h.atStep(0))
+	mu.Lock()
+	fireOld("late reason from the first run")
+	mu.Unlock()
+	h.pump(time.Second, func() bool { return h.clk.Now().Sub(t0) > time.Minute })
+	assert.Equal(t, Progressing, h.r.Status().Phase)
+	assert.Empty(t, h.r.Status().Reasons)
+}

@@ -388,7 +388,7 @@ func TestRacingOperations(t *testing.T) {
 			go func() { defer wg.Done(); _ = h.r.Promote() }()
 			go func() { defer wg.Done(); _ = h.r.PromoteFully() }()
 			go func() { defer wg.Done(); abortErr = h.r.Abort(bg, "abort") }()
-			go func() { defer wg.Done(); h.r.fire("guard") }()
+			go func() { defer wg.Done(); h.fire("guard") }()
 			wg.Wait()
 			require.NoError(t, h.wait())
 			st := h.r.Status()
