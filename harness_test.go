@@ -62,6 +62,16 @@ func (f *fakeRouter) Apply(ctx context.Context, r traffic.Route) error {
 	return nil
 }
 
+// block makes every later Apply wait until gate is closed (or its ctx
+// ends); entered receives a value when an Apply starts waiting.
+func (f *fakeRouter) block() (gate chan struct{}, entered chan struct{}) {
+	gate, entered = make(chan struct{}), make(chan struct{}, 1)
+	f.mu.Lock()
+	f.gate, f.entered = gate, entered
+	f.mu.Unlock()
+	return gate, entered
+}
+
 func (f *fakeRouter) Current(context.Context) (traffic.Route, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

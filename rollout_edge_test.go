@@ -56,10 +56,7 @@ func TestAbortTakesOverWhenRunExits(t *testing.T) {
 	h := newHarness(t, steps(strategy.Step{Percent: 10}, strategy.Step{Percent: 50}), nil)
 	h.start()
 	h.until(h.atStep(0))
-	gate, entered := make(chan struct{}), make(chan struct{}, 1)
-	h.router.mu.Lock()
-	h.router.gate, h.router.entered = gate, entered
-	h.router.mu.Unlock()
+	_, entered := h.router.block()
 	require.NoError(t, h.r.Promote())
 	<-entered // driver blocked in Apply(50%)
 	ctx, cancel := context.WithTimeout(bg, 2*time.Second)

@@ -357,10 +357,7 @@ func TestRollbackWinsRaceWithPromotion(t *testing.T) {
 	h := newHarness(t, steps(strategy.Step{Percent: 10}, strategy.Step{Percent: 50}), nil)
 	h.start()
 	h.until(h.atStep(0))
-	gate, entered := make(chan struct{}), make(chan struct{}, 1)
-	h.router.mu.Lock()
-	h.router.gate, h.router.entered = gate, entered
-	h.router.mu.Unlock()
+	gate, entered := h.router.block()
 	require.NoError(t, h.r.PromoteFully())
 	<-entered // the 100% apply is in flight
 	aborted := make(chan error, 1)
