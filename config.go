@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"

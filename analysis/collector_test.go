@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 var recStart = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // Defaults for RecorderOptions.

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // recObserver is traffic.Observer, restated so that this package's tests do

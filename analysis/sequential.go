@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/internal/stats"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // DefaultMinSamples is the minimum sample size of a Threshold whose

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // thWindows is a WindowSource that returns fixed thWindows and remembers the

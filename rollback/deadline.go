@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // Deadline is a trigger that rolls back a rollout that has not finished

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/internal/stats"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ramp-go/ramp/internal/clock"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // Defaults of HealthCheck.

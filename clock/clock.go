@@ -1,11 +1,17 @@
 // Package clock abstracts time so that the rollout engine, triggers and
 // analysis schedules can be tested without sleeping for real durations.
 //
-// Real is the wall clock. Fake is a manual clock for tests: time moves only
-// when the test calls Advance, and timers fire in order of their deadlines.
+// Every Clock field in ramp (ramp.Config, the rollback triggers, the
+// analysis judges and the Recorder) takes a Clock from this package; nil
+// means Real. Real is the wall clock. Fake is a manual clock for tests:
+// time moves only when the test calls Advance, timers fire in order of
+// their deadlines, and BlockUntil waits until the code under test has armed
+// its timers, so a test of a rollout with ten-minute holds runs in
+// milliseconds.
 package clock
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
@@ -119,6 +125,25 @@ func (f *Fake) Changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.changed
+}
+
+// BlockUntil waits until at least n timers are pending, or ctx ends. A test
+// calls it before Advance so that the advance reaches the timer the code
+// under test is about to arm.
+func (f *Fake) BlockUntil(ctx context.Context, n int) error {
+	for {
+		f.mu.Lock()
+		pending, changed := len(f.timers), f.changed
+		f.mu.Unlock()
+		if pending >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 type fakeTimer struct {

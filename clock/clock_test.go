@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -78,4 +79,20 @@ func TestRealAndOr(t *testing.T) {
 		t.Fatal("real timer did not fire")
 	}
 	assert.WithinDuration(t, time.Now(), Real{}.Now(), time.Second)
+}
+
+func TestBlockUntilWaitsForArmedTimers(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := f.BlockUntil(ctx, 1); err == nil {
+		t.Fatal("BlockUntil returned with no timer armed")
+	}
+	go f.NewTimer(time.Second)
+	if err := f.BlockUntil(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if f.Waiters() != 1 {
+		t.Fatalf("waiters = %d, want 1", f.Waiters())
+	}
 }
