@@ -164,7 +164,7 @@ func checkState(s State, plan *Plan) error {
 	if s.Completed < 0 {
 		bad("completed: %d is negative", s.Completed)
 	} else if s.Step != s.Completed && s.Step != s.Completed-1 {
-		bad("step: %d does not fit completed %d (step is completed or completed-1)", s.Step, s.Completed)
+		bad("completed: %d does not fit step %d (step is completed or completed-1)", s.Completed, s.Step)
 	}
 	errs = append(errs, checkPhase(s)...)
 	if plan != nil {
