@@ -134,7 +134,8 @@ func (w *workCtx) renew(parent context.Context) {
 // finished: this driver has nothing more to do (r.mu held).
 func (r *Rollout) finished(run bool) bool {
 	if run {
-		return r.m.st.Phase.Done() && !r.m.applying
+		retried := r.m.st.Phase == Pending && r.m.stage != stWindow
+		return (r.m.st.Phase.Done() || retried) && !r.m.applying
 	}
 	return !r.m.busy()
 }

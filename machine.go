@@ -158,6 +158,9 @@ type machine struct {
 	watching bool   // the triggers of runID still run (reasons are kept)
 	restored bool   // unfinished state from the store: OnRestart applies at the next start
 	startWhy string // a rollback demanded by New (plan changed), applied at start
+	// restartWhy: New reset the state to the first step of a new plan; it
+	// is saved and announced at start.
+	restartWhy string
 	illegal  []string
 
 	stage            stage
@@ -178,7 +181,8 @@ type machine struct {
 
 	// the router: at most one Apply in flight
 	applying  bool
-	applyRB   bool // the Apply in flight is the rollback's
+	applyRB   bool      // the Apply in flight is the rollback's
+	queued    *effApply // the forward Apply that waits for the one in flight
 	applyPct  float64
 	retryAt   time.Time
 	backoff   time.Duration
@@ -266,10 +270,22 @@ func (m *machine) emitEvent(e Event) {
 	m.effs = append(m.effs, effEmit{ev: e})
 }
 
+// apply asks the router for route. The router is never asked for two
+// routes at a time: while one Apply is in flight (one a stopped Run left
+// behind), the next waits for it.
 func (m *machine) apply(route traffic.Route, percent float64) {
-	m.applying, m.applyPct, m.retryAt = true, percent, time.Time{}
-	m.applyRB = m.st.Phase == RollingBack
-	m.effs = append(m.effs, effApply{route: route, percent: percent, rb: m.applyRB})
+	e := effApply{route: route, percent: percent, rb: m.st.Phase == RollingBack}
+	m.retryAt = time.Time{}
+	if m.applying {
+		m.queued = &e
+		return
+	}
+	m.issue(e)
+}
+
+func (m *machine) issue(e effApply) {
+	m.applying, m.applyPct, m.applyRB = true, e.percent, e.rb
+	m.effs = append(m.effs, e)
 }
 
 func (m *machine) stepName(i int) string { return strategy.StepText(i, m.plan.total()) }
@@ -367,6 +383,11 @@ func (m *machine) resumeSaved() {
 		return
 	}
 	m.restored = false
+	if why := m.restartWhy; why != "" {
+		m.restartWhy = ""
+		m.save()
+		m.emit(EventStarted, why)
+	}
 	switch {
 	case m.st.Final:
 		m.final()
@@ -549,7 +570,7 @@ func (m *machine) why() string {
 
 func (m *machine) measure() {
 	a := m.step.Analysis
-	if a == nil || m.measuring || m.now.Before(m.nextMeasure) {
+	if m.stage != stHold || a == nil || m.measuring || m.now.Before(m.nextMeasure) {
 		return
 	}
 	m.measuring = true

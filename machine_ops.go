@@ -49,6 +49,9 @@ func (m *machine) opResume() error {
 	m.resume()
 	m.save()
 	m.emit(EventResumed, "")
+	if m.stage == stGate && m.running {
+		m.askGate(m.afterGate) // the pause made the question moot
+	}
 	m.evaluate()
 	return nil
 }
@@ -94,10 +97,8 @@ func (m *machine) opRetry() error {
 	m.watching = false
 	m.save()
 	m.emit(EventRetried, "")
-	if m.running {
-		m.begin()
-	}
-	return nil
+	return nil // the next Run starts it
+
 }
 
 func (m *machine) opRollbackTo(version string) error {
@@ -174,6 +175,17 @@ func (m *machine) onApplied(err error) {
 		return
 	}
 	m.applying = false
+	if q := m.queued; q != nil {
+		// An Apply a stopped Run left behind: note what it did, then ask
+		// for the route the machine wants now.
+		m.queued = nil
+		if err == nil && m.st.Percent != m.applyPct {
+			m.st.Percent = m.applyPct
+			m.save()
+		}
+		m.issue(*q)
+		return
+	}
 	if m.st.Phase == RollingBack {
 		m.onRollbackApplied(err)
 		return
@@ -409,6 +421,7 @@ func (m *machine) rollback(reason string) {
 	}
 	m.fromFinal = m.st.Phase == Succeeded
 	m.clearRequests()
+	m.queued = nil
 	m.transition(RollingBack)
 	m.st.PausedAt, m.st.PauseReason, m.st.WaitReason = time.Time{}, "", ""
 	m.st.Reasons = append(m.st.Reasons, reason)
@@ -483,6 +496,7 @@ func (m *machine) onRollbackApplied(err error) {
 		// The forward Apply that was in flight when the rollback began.
 		if err == nil {
 			m.st.Percent = m.applyPct
+			m.save()
 		}
 		m.rollbackNext()
 		return

@@ -213,7 +213,8 @@ func checkAgainstPlan(s State, p *Plan) []error {
 	if s.Step >= n {
 		bad("step: %d is beyond the plan's %d steps", s.Step, n)
 	}
-	if (s.Phase == Progressing || s.Phase == Paused) && s.Step >= 0 && !planHas(p, s.Percent) && !(s.Final && s.Percent == 100) {
+	moving := s.Step == s.Completed && s.Percent != s.Target // the step's route not yet confirmed
+	if (s.Phase == Progressing || s.Phase == Paused) && s.Step >= 0 && !moving && !planHas(p, s.Percent) && !(s.Final && s.Percent == 100) {
 		bad("percent: %v is not a share of the plan", s.Percent)
 	}
 	if (s.Phase == Progressing || s.Phase == Paused) && !s.Final && s.Step >= 0 && s.Step < n && s.Step == s.Completed {

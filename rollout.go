@@ -157,6 +157,7 @@ func restoreUnfinished(cfg *Config, plan Plan, m *machine, saved State, where st
 			Step: -1, Percent: saved.Percent, Target: saved.Percent, StartedAt: saved.StartedAt,
 			History: saved.History, Overrides: saved.Overrides}
 		m.restored = true
+		m.restartWhy = fmt.Sprintf("%s: %s; restarting from the first step", ErrPlanChanged.Error(), diff)
 		return nil
 	case RollBackPlanChange:
 		saved.Version = StateVersion
