@@ -161,7 +161,7 @@ type machine struct {
 	// restartWhy: New reset the state to the first step of a new plan; it
 	// is saved and announced at start.
 	restartWhy string
-	illegal  []string
+	illegal    []string
 
 	stage            stage
 	idx              int
