@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/strategy"
 )
 
 // timeline keeps what the status page draws: the rollout's recent events
@@ -24,6 +25,7 @@ type eventJSON struct {
 	Kind          string    `json:"kind"`
 	Phase         string    `json:"phase"`
 	Step          int       `json:"step"`
+	StepText      string    `json:"step_text"`
 	CanaryPercent float64   `json:"canary_percent"`
 	Verdict       string    `json:"verdict,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
@@ -48,7 +50,7 @@ func newTimeline(maxEvents, maxSamples int) *timeline {
 }
 
 func (t *timeline) addEvent(e ramp.Event) {
-	ev := eventJSON{Time: e.Time, Kind: e.Kind.String(), Phase: e.Phase.String(), Step: e.Step, CanaryPercent: e.Percent, Reason: e.Reason}
+	ev := eventJSON{Time: e.Time, Kind: e.Kind.String(), Phase: e.Phase.String(), Step: e.Step, StepText: strategy.StepText(e.Step, e.Steps), CanaryPercent: e.Percent, Reason: e.Reason}
 	if e.Result != nil {
 		ev.Verdict = e.Result.Verdict.String()
 	}

@@ -490,9 +490,9 @@ func (u *ui) event(e ramp.Event) {
 	var line string
 	switch e.Kind {
 	case ramp.EventStepStarted:
-		line = fmt.Sprintf("step %d: %s gets %.2f%% of traffic", e.Step, u.canaryName(), e.Percent)
+		line = fmt.Sprintf("%s: %s gets %.2f%% of traffic", strategy.StepText(e.Step, u.steps), u.canaryName(), e.Percent)
 	case ramp.EventAnalysis:
-		line = fmt.Sprintf("step %d analysis %s: %s", e.Step, e.Result.Verdict, e.Result.Reason)
+		line = fmt.Sprintf("%s analysis %s: %s", strategy.StepText(e.Step, u.steps), e.Result.Verdict, e.Result.Reason)
 	case ramp.EventRollingBack:
 		line = "ROLLING BACK: " + e.Reason
 	case ramp.EventRolledBack:
@@ -551,7 +551,7 @@ func (u *ui) versionStats(v string) (rate, errRate float64, p99 time.Duration) {
 func (u *ui) statsLine() string {
 	st := u.rollout.Status()
 	var b strings.Builder
-	fmt.Fprintf(&b, "  %s step %d/%d %s %.2f%%", st.Phase, st.Step+1, u.steps, u.canary, st.Percent)
+	fmt.Fprintf(&b, "  %s %s %s %.2f%%", st.Phase, strategy.StepText(st.Step, u.steps), u.canary, st.Percent)
 	for _, v := range []string{u.stable, u.canary} {
 		rate, er, p99 := u.versionStats(v)
 		fmt.Fprintf(&b, " | %s %.0f req/s 5xx %.2f%% p99 %s", v, rate, 100*er, p99.Round(100*time.Microsecond))
@@ -575,7 +575,7 @@ func (u *ui) redrawLocked() {
 	const width = 40
 	filled := int(math.Round(st.Percent / 100 * width))
 	lines := []string{
-		fmt.Sprintf("  phase %-12s step %d/%d", st.Phase, st.Step+1, u.steps),
+		fmt.Sprintf("  phase %-12s %s", st.Phase, strategy.StepText(st.Step, u.steps)),
 		fmt.Sprintf("  %s [%s%s] %6.2f%%", u.canary, strings.Repeat("█", filled), strings.Repeat("░", width-filled), st.Percent),
 		fmt.Sprintf("  %-8s %9s %8s %10s", "version", "req/s", "5xx", "p99"),
 	}

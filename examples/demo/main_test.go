@@ -25,7 +25,7 @@ func TestDemoPlaysBothReleases(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`v1 → v2\s+succeeded`), s)
 	assert.Regexp(t, regexp.MustCompile(`v2 → v3\s+rolled_back`), s)
 	assert.Contains(t, s, "v2 → v3 rolled back: guard: canary")
-	assert.Contains(t, s, "step 2: v2 gets 100.00% of traffic")
+	assert.Contains(t, s, "step 3 of 3: v2 gets 100.00% of traffic")
 	// The time from fault to rollback is reported, not "-".
 	line := s[strings.Index(s, "v2 → v3    rolled_back"):]
 	line = line[:strings.Index(line, "\n")]
