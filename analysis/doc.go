@@ -56,6 +56,9 @@
 // LatencyQuantile (q-quantile <= d) and Within (any function of a window
 // in [min, max]). The rules for each Threshold:
 //
+//   - a value the metric cannot take (±Inf, a rate outside [0, 1], a
+//     negative latency) or a negative sample size → Error naming the
+//     metric and the value, never Pass;
 //   - fewer samples than MinSamples (default 100) → NoData, never Pass;
 //   - a value that cannot be computed (NaN) → NoData;
 //   - value < Min or value > Max → Fail (strict: equal to a limit passes);
@@ -63,7 +66,8 @@
 //
 // The canary's window is Query.Since..Query.Until; the baseline's window
 // over the same span is measured alongside as evidence only. Verdicts
-// combine as: any Fail → Fail, else any NoData → NoData, else Pass; dry-run
+// combine as: any Fail → Fail, else any Error → Error, else any NoData →
+// NoData, else Pass; dry-run
 // thresholds are reported but never decide. Each Measurement's Reason
 // gives the numbers, e.g.
 //

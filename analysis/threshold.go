@@ -22,6 +22,9 @@ const DefaultMinSamples = 100
 //   - n = Samples(window) (the window's Requests when Samples is nil). When
 //     n < MinSamples the verdict is NoData, whatever the value: a small
 //     sample never passes.
+//   - n < 0, or a value outside the metric's domain (±Inf; a rate outside
+//     [0, 1]; a negative latency) is Error, naming the metric and the
+//     value: a broken source is never a pass.
 //   - v = Value(window). NaN is NoData (the metric cannot be measured).
 //   - v < Min or v > Max is Fail (strict: a value equal to a bound
 //     passes); otherwise Pass.
@@ -170,6 +173,28 @@ func (t Threshold) domain() (lo, hi float64) {
 	return math.Inf(-1), math.Inf(1)
 }
 
+// outOfDomain reports a value the metric cannot take: an infinity, or a
+// rate outside [0, 1], or a negative latency. NaN is "not measurable"
+// (NoData), not impossible.
+func (t Threshold) outOfDomain(v float64) bool {
+	if math.IsNaN(v) {
+		return false
+	}
+	lo, hi := t.domain()
+	return math.IsInf(v, 0) || v < lo || v > hi
+}
+
+// domainText says what values the metric can take.
+func (t Threshold) domainText() string {
+	switch t.kind {
+	case thRate:
+		return "a rate lies in [0, 1]"
+	case thLatency:
+		return "a latency is finite and at least 0"
+	}
+	return "a measurement is finite"
+}
+
 // validate reports every problem with t, naming it by label.
 func (t Threshold) validate(label string) []error {
 	var errs []error
@@ -213,7 +238,8 @@ func (t Threshold) validate(label string) []error {
 // Source.Window(q.Canary, q.Since, q.Until); the baseline's window over the
 // same span is measured alongside as evidence, but never decides.
 //
-// The verdict: any Fail → Fail; else any NoData → NoData; else Pass.
+// The verdict: any Fail → Fail; else any Error → Error; else any NoData →
+// NoData; else Pass.
 // DryRun thresholds are measured and reported but left out of that
 // combination; when every threshold is a dry run the verdict is Pass.
 // Result.Reason is the reasons of the thresholds that decided, joined by
@@ -301,6 +327,8 @@ func (t *Thresholds) Analyze(ctx context.Context, q Query) (Result, error) {
 	switch {
 	case len(decided[Fail]) > 0:
 		res.Verdict = Fail
+	case len(decided[Error]) > 0:
+		res.Verdict = Error
 	case len(decided[NoData]) > 0:
 		res.Verdict = NoData
 	}
@@ -312,6 +340,10 @@ func (t *Thresholds) Analyze(ctx context.Context, q Query) (Result, error) {
 			all[i] = m.Reason
 		}
 		res.Reason = "dry run only: " + strings.Join(all, " | ")
+	}
+	if res.Verdict == Error {
+		// The source gave an impossible value: say so as an error too.
+		return res, fmt.Errorf("analysis: thresholds: %s", res.Reason)
 	}
 	return res, nil
 }
@@ -342,6 +374,12 @@ func (t Threshold) measure(canary Window, baseline *Window) Measurement {
 	b.WriteString(t.Name)
 	b.WriteByte(' ')
 	switch {
+	case m.CanaryN < 0:
+		m.Verdict = Error
+		fmt.Fprintf(&b, "sample size %d is impossible: a count is never negative", m.CanaryN)
+	case t.outOfDomain(m.Canary):
+		m.Verdict = Error
+		fmt.Fprintf(&b, "value %s is impossible: %s", strconv.FormatFloat(m.Canary, 'g', -1, 64), t.domainText())
 	case m.CanaryN < need:
 		m.Verdict = NoData
 		fmt.Fprintf(&b, "%s (n=%s): too few samples, need %s", t.format(m.Canary, m.Canary), thCount(m.CanaryN), thCount(need))
