@@ -90,12 +90,36 @@
 // AllowedIncrease; "low" symmetrically; Direction says which of the two
 // count. Group scores (the share of metrics passing) are weighted into a
 // score: ≥ PassScore (95) passes, below MarginalScore (75) fails, and in
-// between is marginal, which is NoData: wait for more evidence. Critical
-// metrics fail the analysis on their own; missing data never passes and
-// never fails (where Kayenta would fail). CompareMetric documents every
-// rule and comparison exactly; each Measurement carries the means, sample
-// sizes, the shift as Estimate with its interval as Lower and Upper, U as
-// Statistic and the p-value.
+// between is marginal, which is NoData: wait for more evidence. A Critical
+// metric that fails fails the analysis on its own and scores it 0, as
+// Kayenta's WeightedSumScorer does. CompareMetric documents every rule and
+// comparison exactly; each Measurement carries the means, sample sizes,
+// the shift as Estimate with its interval as Lower and Upper, U as
+// Statistic, the p-value and the effect size as Ratio. The tests check the
+// classifier against Kayenta's ClassifierSuite vectors and the scorer
+// against its ScorerSuite vectors (testdata/).
+//
+// Where ramp deliberately differs from Kayenta (every other rule is
+// Kayenta's):
+//
+//   - Missing data never passes and never fails. A metric without data is
+//     NoData; when NoDataLimit (50%) or more of the metrics have none, the
+//     verdict is NoData (Kayenta fails with score 0); a Critical metric
+//     without data makes the verdict NoData (Kayenta fails with score 0);
+//     under ReplaceNaN a metric with no samples at all is NoData (Kayenta
+//     passes it). MustHaveData gives Kayenta's NODATA_FAIL for a metric.
+//   - A marginal score (MarginalScore ≤ score < PassScore) is NoData: the
+//     rollout waits for more evidence instead of continuing.
+//   - A metric needs MinSamples (10) samples on each side, where Kayenta
+//     judges any non-empty sample; set MinSamples 1 for Kayenta's rule.
+//   - Outliers are kept unless RemoveOutliers is set (Kayenta's
+//     NetflixACAJudge always removes them, with factor 3).
+//   - The Mann-Whitney interval's ends are located exactly (Kayenta finds
+//     them numerically), and an end that falls exactly on the dead band's
+//     edge is decided by the rank-sum test of that shift.
+//   - A group none of whose metrics has data scores 100, as in Kayenta,
+//     but makes the verdict NoData.
+//   - Dry-run metrics are measured and reported but never scored.
 //
 // # Sequential tests
 //

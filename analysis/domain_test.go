@@ -58,3 +58,25 @@ func TestThresholdFailWinsOverError(t *testing.T) {
 	assert.Equal(t, analysis.Fail, res.Verdict)
 	assert.Equal(t, analysis.Error, res.Metrics[1].Verdict)
 }
+
+// Measurement.Ratio carries canary ÷ baseline, so nobody parses reasons.
+func TestMeasurementRatio(t *testing.T) {
+	src := &thWindows{by: map[string]analysis.Window{
+		"canary": {Requests: 1000, Errors: 30}, "stable": {Requests: 1000, Errors: 10}}}
+	th, err := analysis.NewThresholds(src, analysis.ErrorRate(0.01))
+	require.NoError(t, err)
+	res, err := th.Analyze(context.Background(), analysis.Query{Canary: "canary", Baseline: "stable"})
+	require.NoError(t, err)
+	assert.InDelta(t, 3.0, res.Metrics[0].Ratio, 1e-12)
+
+	b, err := res.Metrics[0].MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"ratio":3`)
+	var back analysis.Measurement
+	require.NoError(t, back.UnmarshalJSON(b))
+	assert.InDelta(t, 3.0, back.Ratio, 1e-12)
+
+	assert.True(t, math.IsNaN(analysis.RatioOf(0, 0)))
+	assert.True(t, math.IsInf(analysis.RatioOf(1, 0), 1))
+	assert.True(t, math.IsNaN(analysis.RatioOf(math.NaN(), 1)))
+}

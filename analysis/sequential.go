@@ -294,6 +294,7 @@ func seqCheck(ctx context.Context, label string, src WindowSource, invalid error
 }
 
 func seqResult(res Result, meas Measurement) Result {
+	meas.Ratio = RatioOf(meas.Canary, meas.Baseline)
 	res.Metrics = []Measurement{meas}
 	res.Reason = meas.Reason
 	res.Verdict = meas.Verdict

@@ -424,6 +424,7 @@ func (t Threshold) measure(canary Window, baseline *Window) Measurement {
 	if t.DryRun {
 		b.WriteString(" [dry run]")
 	}
+	m.Ratio = RatioOf(m.Canary, m.Baseline)
 	m.Reason = b.String()
 	return m
 }

@@ -12,6 +12,12 @@ import (
 // judge turns a metric's readings into its measurement. The error is not
 // nil exactly when the verdict is Error.
 func judge(m compiled, r runs) (analysis.Measurement, error) {
+	meas, err := judgeValues(m, r)
+	meas.Ratio = analysis.RatioOf(meas.Canary, meas.Baseline)
+	return meas, err
+}
+
+func judgeValues(m compiled, r runs) (analysis.Measurement, error) {
 	meas := analysis.Measurement{
 		Name:     m.Name,
 		Canary:   math.NaN(),
