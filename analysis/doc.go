@@ -22,8 +22,8 @@
 // ramp_requests_total{backend,code}, ramp_request_duration_seconds and
 // ramp_response_bytes_total.
 //
-// Time is cut into slices (6 s by default) kept in a ring (12 by default,
-// so at least the last 66 s are remembered). A window is the sum of the
+// Time is cut into slices (6 s by default) kept in a ring (11 by default,
+// so at least the last 60 s are remembered). A window is the sum of the
 // slices that overlap the span asked for, so it may start up to one slice
 // earlier than asked; Window.Since and Window.Until say what it covers. A
 // slice is reused when its turn comes round again, after its counts are
@@ -33,21 +33,34 @@
 // from 1.024 µs to 137 s, plus one below and one above that range. A
 // quantile read from it is within 1 % of the exact one (0.979 % at worst).
 //
+// A request whose client went away before the response
+// (StatusClientClosedRequest, 499) is no server error: it is counted in
+// Window.Gone, not in Requests or Errors, and how long its client waited
+// is kept at a quarter-octave resolution as a right-censored latency
+// (Window.SlowerThan counts it as slower than a limit it waited past).
+// Requests in flight are counted too when the splitter reports their
+// start (Recorder.Start and Finish): InFlight(backend, d) counts those in
+// flight for longer than d, so that a version that hangs is judged slow
+// before any of its requests ends.
+//
 // Memory per backend is fixed when the backend is added and never grows
-// with the number of requests. With the defaults it is 55,712 bytes of
-// fields, about 56 KiB on the heap:
+// with the number of requests. With the defaults it is 58,648 bytes of
+// fields, 57,208 B measured on the heap:
 //
 //	one slice:  974 × 4 B latency counts (uint32: 4 billion a bucket a slice)
-//	          + 8 × 8 B status-class and byte counters, padded to 3,968 B
-//	          + 8 B saying which slice the ring slot holds      =  3,976 B
-//	totals:     974 × 8 B + 8 × 8 B, locks and padding          =  8,000 B
-//	12 slices + totals                                          = 55,712 B
+//	          + 109 × 4 B counts of gone requests by wait
+//	          + 8 × 8 B status-class and byte counters, padded
+//	          + 8 B saying which slice the ring slot holds      =  4,424 B
+//	totals:     974 × 8 B + 109 × 8 B + 9 × 8 B, 128 × 8 B of
+//	            in-flight counts, locks and padding             =  9,984 B
+//	11 slices + totals                                          = 58,648 B
 //
-// Each further slice costs 3,976 B; 13 or more slices pass 64 KiB once the
+// Each further slice costs 4,424 B; 12 or more slices pass 64 KiB once the
 // allocator rounds the ring up to whole pages. Recording a request is
-// three atomic adds and no lock or allocation; the wall clock, which costs
-// more to read than the rest, is read once per tick (SliceDuration/100,
-// 1–50 ms) by the first request after it.
+// three atomic adds and no lock or allocation (Start and Finish add a
+// compare-and-swap each and one read of the monotonic clock); the wall
+// clock, which costs more to read than the rest, is read once per tick
+// (SliceDuration/100, 1–50 ms) by the first request after it.
 //
 // # Thresholds
 //

@@ -22,6 +22,40 @@ type Window struct {
 	// Latency is the distribution of request durations; nil when the
 	// source keeps none.
 	Latency Distribution
+	// Gone counts requests whose client went away before the response
+	// (StatusClientClosedRequest). They are not in Requests, Errors or
+	// Classes: a client giving up is no server error.
+	Gone int64
+	// GoneLatency says how long the Gone requests had waited: each would
+	// have taken at least that long (a right-censored observation). Nil
+	// when the source keeps none. A Recorder's is the same *Histogram as
+	// Latency.
+	GoneLatency Censored
+}
+
+// Censored holds right-censored latencies: requests known to take at
+// least some time, which never completed.
+type Censored interface {
+	// GoneLongerThan counts those surely longer than d.
+	GoneLongerThan(d time.Duration) int64
+}
+
+// SlowerThan counts the requests of w known to take longer than d: the
+// completed ones (from Latency) and the gone ones that waited longer
+// than d (from GoneLatency). n is the sample that count is out of: the
+// completed requests plus those gone ones. A gone request that waited
+// less than d says nothing about d and is left out of both.
+func (w Window) SlowerThan(d time.Duration) (slow, n int64) {
+	if w.Latency != nil {
+		n = w.Latency.Count()
+		slow = n - w.Latency.CountAtMost(d)
+	}
+	if w.GoneLatency != nil {
+		g := w.GoneLatency.GoneLongerThan(d)
+		slow += g
+		n += g
+	}
+	return slow, n
 }
 
 // ErrorRate is Errors/Requests, or 0 when there are no requests.

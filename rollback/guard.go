@@ -223,13 +223,22 @@ func (g *Guard) Watch(ctx context.Context, t Target, fire func(reason string)) e
 	if poll == 0 {
 		poll = DefaultGuardPoll
 	}
+	errored, _ := g.Source.(interface{ Errored(string) <-chan struct{} })
 	for !run.finished() {
+		// A source that signals errors wakes the guard at the canary's
+		// next 5xx, not only at the next poll.
+		var wake <-chan struct{}
+		if errored != nil && (run.enabled[checkErrorRate] || run.enabled[checkErrorRatio]) {
+			wake = errored.Errored(t.Canary)
+		}
 		timer := clk.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
 		case <-timer.C():
+		case <-wake:
+			timer.Stop()
 		}
 		for _, reason := range run.poll() {
 			if g.Logger != nil {
@@ -270,6 +279,9 @@ type guardRun struct {
 	quantile float64
 	ratio    float64
 	totals   interface{ Total(string) analysis.Window }
+	inflight interface {
+		InFlight(string, time.Duration) int64
+	}
 	into     interface {
 		TotalInto(string, *analysis.Histogram) analysis.Window
 	}
@@ -386,6 +398,9 @@ func (g *Guard) start(t Target) (*guardRun, error) {
 	r.into, _ = g.Source.(interface {
 		TotalInto(string, *analysis.Histogram) analysis.Window
 	})
+	r.inflight, _ = g.Source.(interface {
+		InFlight(string, time.Duration) int64
+	})
 	r.since = clock.Or(g.Clock).Now()
 	// The outcomes recorded so far are the starting point: only later ones
 	// count.
@@ -484,8 +499,17 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 	a.dist, a.cdfFresh = w.Latency, false
 	if w.Latency != nil {
 		c.ln = w.Latency.Count()
-		if r.g.MaxLatency > 0 {
-			c.slow = c.ln - w.Latency.CountAtMost(r.g.MaxLatency)
+	}
+	if r.g.MaxLatency > 0 {
+		// Requests known to be slower than the limit though they never
+		// completed count as slow: those whose client gave up after
+		// waiting longer, and those still in flight for longer (a hung
+		// version answers nothing else).
+		c.slow, c.ln = w.SlowerThan(r.g.MaxLatency)
+		if r.inflight != nil {
+			f := r.inflight.InFlight(a.backend, r.g.MaxLatency)
+			c.slow += f
+			c.ln += f
 		}
 	}
 	// Totals never expire, so the distribution function since Watch
@@ -618,7 +642,9 @@ func (d *gridDist) Quantile(q float64) time.Duration {
 // poll reads the source, updates the tests and returns the reasons of the
 // checks that fire now.
 func (r *guardRun) poll() []string {
+	lc := r.canary.cum.ln
 	dnc, dec := r.read(&r.canary)
+	dlc := r.canary.cum.ln - lc // latency observations, in flight ones too
 	dnb, deb := r.read(&r.base)
 	updated := false
 	if r.enabled[checkErrorRatio] && !r.fired[checkErrorRatio] {
@@ -628,7 +654,7 @@ func (r *guardRun) poll() []string {
 		r.restart()
 		r.nextRestart = r.canary.cum.n + restartEvery
 	}
-	if (dnc == 0 && !updated) || r.canary.cum.n < max(r.g.MinRequests, 1) {
+	if (dnc == 0 && dlc == 0 && !updated) || max(r.canary.cum.n, r.canary.cum.ln) < max(r.g.MinRequests, 1) {
 		return nil // nothing new about the canary
 	}
 	var reasons []string
