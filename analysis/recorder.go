@@ -674,7 +674,7 @@ type recState struct {
 	inflightWidth int64
 	origin        int64
 	epoch         time.Time
-	timer       *time.Timer
+	timer         *time.Timer
 
 	mu sync.Mutex // serialises adding backends
 

@@ -359,6 +359,11 @@ const DefaultConcentration = 2.0
 // "Anytime-valid inference for multinomial count data" (NeurIPS 2022) on
 // the two arms' error counts.
 //
+// It tests one question only: is the canary worse than allowed? A canary
+// with fewer errors than the baseline never fails, however strong the
+// evidence of the difference (the Bayes factor itself is two-sided; the
+// condition on s below makes the test one-sided).
+//
 // If the canary gets a share ρ of the requests and its error rate is r
 // times the baseline's, each error lands on the canary with probability
 // θ(r) = ρr/(ρr + 1 − ρ). The rules, exactly, after Ec canary and Eb

@@ -282,7 +282,7 @@ type guardRun struct {
 	inflight interface {
 		InFlight(string, time.Duration) int64
 	}
-	into     interface {
+	into interface {
 		TotalInto(string, *analysis.Histogram) analysis.Window
 	}
 	since   time.Time

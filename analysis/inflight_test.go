@@ -1,0 +1,152 @@
+package analysis
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRecorderInFlight(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{}, "a")
+	var tokens []int64
+	for range 5 {
+		tokens = append(tokens, r.Start("a"))
+		clk.Advance(10 * time.Millisecond)
+	}
+	// Started 50, 40, 30, 20, 10 ms ago.
+	assert.Equal(t, int64(0), r.InFlight("a", 100*time.Millisecond))
+	assert.Equal(t, int64(3), r.InFlight("a", 25*time.Millisecond), "started 30, 40, 50 ms ago")
+	assert.Equal(t, int64(5), r.InFlight("a", 0))
+	clk.Advance(200 * time.Millisecond)
+	assert.Equal(t, int64(5), r.InFlight("a", 200*time.Millisecond))
+	r.Finish("a", tokens[0], 200, 260*time.Millisecond, 10)
+	assert.Equal(t, int64(4), r.InFlight("a", 200*time.Millisecond))
+	w := r.Total("a")
+	assert.Equal(t, int64(1), w.Requests, "Finish records the request as Observe does")
+	slow, n := w.SlowerThan(200 * time.Millisecond)
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{slow, n})
+	assert.Equal(t, int64(0), r.InFlight("b", 0), "unknown backend")
+}
+
+// Requests in flight longer than the ring still count, and counts stay
+// exact whatever order requests end in, across ring reuse.
+func TestRecorderInFlightModel(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{InFlightResolution: time.Millisecond}, "a")
+	rng := rand.New(rand.NewPCG(1, 2))
+	type req struct {
+		token int64
+		start time.Duration
+	}
+	var open []req
+	var now time.Duration
+	for step := range 5000 {
+		switch rng.IntN(3) {
+		case 0:
+			open = append(open, req{r.Start("a"), now})
+		case 1:
+			if len(open) > 0 {
+				i := rng.IntN(len(open))
+				r.Finish("a", open[i].token, 200, now-open[i].start, 0)
+				open = append(open[:i], open[i+1:]...)
+			}
+		case 2:
+			d := time.Duration(rng.IntN(20)) * time.Millisecond
+			clk.Advance(d)
+			now += d
+		}
+		require.Equal(t, int64(len(open)), r.InFlight("a", -time.Millisecond), "step %d: every request in flight", step)
+		// Conservative: never counts a request younger than d; counts every
+		// one older than d by more than the resolution (within the span).
+		d := time.Duration(rng.IntN(100)) * time.Millisecond
+		var surely, maybe int64
+		for _, o := range open {
+			age := now - o.start
+			if age > d+time.Millisecond {
+				surely++
+			}
+			if age > d {
+				maybe++
+			}
+		}
+		got := r.InFlight("a", d)
+		require.LessOrEqual(t, got, maybe, "step %d: counted a request younger than %v", step, d)
+		require.GreaterOrEqual(t, got, surely, "step %d: missed a request older than %v", step, d)
+	}
+}
+
+func TestRecorderErroredWakes(t *testing.T) {
+	r, _ := newFakeRecorder(t, RecorderOptions{}, "a")
+	ch := r.Errored("a")
+	require.NotNil(t, ch)
+	assert.Equal(t, ch, r.Errored("a"), "one channel until the next error")
+	r.Observe("a", 200, time.Millisecond, 0)
+	r.Observe("a", StatusClientClosedRequest, time.Millisecond, 0)
+	select {
+	case <-ch:
+		t.Fatal("woken without an error")
+	default:
+	}
+	r.Observe("a", 503, time.Millisecond, 0)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("a 5xx did not wake the waiter")
+	}
+	assert.NotEqual(t, ch, r.Errored("a"), "a fresh channel after the error")
+}
+
+func TestRecorderGoneIsCensored(t *testing.T) {
+	r, _ := newFakeRecorder(t, RecorderOptions{}, "a")
+	for range 7 {
+		r.Observe("a", 200, 20*time.Millisecond, 0)
+	}
+	r.Observe("a", StatusClientClosedRequest, 50*time.Millisecond, 0) // waited less than the limit: says nothing
+	r.Observe("a", StatusClientClosedRequest, 3*time.Second, 0)       // waited past it: slow
+	for _, w := range []Window{r.Total("a"), r.Window("a", time.Time{}, time.Time{})} {
+		assert.Equal(t, int64(7), w.Requests)
+		assert.Equal(t, int64(0), w.Errors)
+		assert.Equal(t, int64(2), w.Gone)
+		slow, n := w.SlowerThan(200 * time.Millisecond)
+		assert.Equal(t, int64(1), slow)
+		assert.Equal(t, int64(8), n)
+		assert.Equal(t, int64(7), w.Latency.Count(), "gone requests are not completed latencies")
+	}
+}
+
+func TestRecorderStartFinishAllocs(t *testing.T) {
+	r, err := NewRecorder(RecorderOptions{}, "a")
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(1000, func() {
+		tok := r.Start("a")
+		r.Finish("a", tok, 200, time.Millisecond, 10)
+	})
+	assert.Zero(t, allocs)
+}
+
+// BenchmarkRecorderRequest compares, side by side, what the splitter's
+// observer costs per request: Observe alone (the recorder before in-flight
+// tracking) and Start + Finish.
+func BenchmarkRecorderRequest(b *testing.B) {
+	r, err := NewRecorder(RecorderOptions{}, "a")
+	require.NoError(b, err)
+	b.Run("observe", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r.Observe("a", 200, time.Millisecond, 10)
+			}
+		})
+	})
+	b.Run("start+finish", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				tok := r.Start("a")
+				r.Finish("a", tok, 200, time.Millisecond, 10)
+			}
+		})
+	})
+}
