@@ -495,9 +495,9 @@ const (
 // ratioMix is one side of the effect mixture: log-likelihood ratios
 // accumulated per component.
 type ratioMix struct {
-	logRho [ratioComponents]float64 // log ρ_k
-	logW   [ratioComponents]float64 // log weight, Σ weights = 1
-	acc    [ratioComponents]float64 // Σ log LR so far
+	logRho  [ratioComponents]float64 // log ρ_k
+	logW    [ratioComponents]float64 // log weight, Σ weights = 1
+	acc     [ratioComponents]float64 // Σ log LR so far
 	logRho0 float64
 }
 
