@@ -27,7 +27,10 @@ func TestRecorderInFlight(t *testing.T) {
 	w := r.Total("a")
 	assert.Equal(t, int64(1), w.Requests, "Finish records the request as Observe does")
 	slow, n := w.SlowerThan(200 * time.Millisecond)
-	assert.Equal(t, [2]int64{1, 1}, [2]int64{slow, n})
+	assert.Equal(t, [2]int64{5, 5}, [2]int64{slow, n}, "one completed, four pending past 200ms")
+	require.NotNil(t, w.Pending)
+	past := r.Window("a", time.Time{}, recT0.Add(time.Millisecond))
+	assert.Nil(t, past.Pending, "a window that ends in the past has nothing pending")
 	assert.Equal(t, int64(0), r.InFlight("b", 0), "unknown backend")
 }
 
@@ -149,4 +152,55 @@ func BenchmarkRecorderRequest(b *testing.B) {
 			}
 		})
 	})
+}
+
+// A canary that hangs fails its latency threshold though no request ever
+// ends (issue 12, §1); one whose clients give up past the limit fails too
+// (§2), while clients that give up early say nothing.
+func TestThresholdLatencyCountsCensored(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{}, "v1", "v2")
+	th, err := NewThresholds(r, LatencyQuantile(0.99, 200*time.Millisecond))
+	require.NoError(t, err)
+	analyze := func() Result {
+		res, err := th.Analyze(t.Context(), Query{Canary: "v2", Baseline: "v1"})
+		require.NoError(t, err)
+		return res
+	}
+	for range 1000 {
+		r.Observe("v2", 200, 20*time.Millisecond, 0)
+	}
+	assert.Equal(t, Pass, analyze().Verdict)
+
+	// 300 abandoned after 50 ms: unknown beyond that, so left out.
+	for range 300 {
+		r.Observe("v2", StatusClientClosedRequest, 50*time.Millisecond, 0)
+	}
+	assert.Equal(t, Pass, analyze().Verdict)
+
+	// Then the canary hangs: 20 requests in flight, 300 ms old.
+	for range 20 {
+		r.Start("v2")
+	}
+	clk.Advance(300 * time.Millisecond)
+	res := analyze()
+	assert.Equal(t, Fail, res.Verdict, res.Reason)
+	assert.Contains(t, res.Reason, "(n=1,020) > limit 200ms, of which 20 abandoned by their clients or still in flight after more than 200ms")
+	assert.Equal(t, int64(1020), res.Metrics[0].CanaryN)
+	assert.Greater(t, res.Metrics[0].Canary, 0.2)
+}
+
+func TestThresholdLatencyCountsGonePastLimit(t *testing.T) {
+	r, _ := newFakeRecorder(t, RecorderOptions{}, "v2")
+	th, err := NewThresholds(r, LatencyQuantile(0.99, 200*time.Millisecond))
+	require.NoError(t, err)
+	for range 1000 {
+		r.Observe("v2", 200, 20*time.Millisecond, 0)
+	}
+	for range 15 {
+		r.Observe("v2", StatusClientClosedRequest, 3*time.Second, 0) // gave up after 3 s
+	}
+	res, err := th.Analyze(t.Context(), Query{Canary: "v2"})
+	require.NoError(t, err)
+	assert.Equal(t, Fail, res.Verdict, res.Reason)
+	assert.Equal(t, int64(1015), res.Metrics[0].CanaryN)
 }

@@ -260,11 +260,17 @@ func (r *Recorder) Finish(backend string, token int64, status int, elapsed time.
 // InFlightResolution after it is; requests in flight for longer than
 // InFlightSpan are counted for any d up to that span.
 func (r *Recorder) InFlight(backend string, d time.Duration) int64 {
-	st := r.state()
-	b := st.table.Load().get(backend)
+	b := r.state().table.Load().get(backend)
 	if b == nil {
 		return 0
 	}
+	return b.LongerThan(d)
+}
+
+// LongerThan counts the backend's requests in flight for longer than d
+// (Recorder.InFlight); it makes a backend a Window's Pending.
+func (b *recBackend) LongerThan(d time.Duration) int64 {
+	st := b.st
 	cutoff := st.monoNow() - int64(d) // started before this: older than d
 	var n int64
 	for i := range b.inflight {
@@ -392,6 +398,9 @@ func (r *Recorder) Window(backend string, since, until time.Time) Window {
 	b.mu.Unlock()
 	recFill(&w, status, bytes, h)
 	w.Since = time.Unix(0, max(lo*st.slice, b.created)).UTC()
+	if hiNs == now {
+		w.Pending = b // the span reaches now: what is in flight belongs to it
+	}
 	if hi == cur {
 		w.Until = time.Unix(0, now).UTC()
 	} else {
@@ -430,6 +439,7 @@ func (r *Recorder) total(backend string, h *Histogram) Window {
 	now := st.exactNow()
 	status, bytes := b.totalInto(h)
 	recFill(&w, status, bytes, h)
+	w.Pending = b
 	w.Since = time.Unix(0, b.created).UTC()
 	w.Until = time.Unix(0, max(now, b.created)).UTC()
 	return w
@@ -506,6 +516,7 @@ type recFold struct {
 // request, counters written on every request and state written rarely sit
 // on separate cache lines so that they do not slow each other down.
 type recBackend struct {
+	st      *recState
 	name    string
 	created int64           // unix ns
 	epochs  []atomic.Int64  // epochs[i]: the slice number slots[i] holds
@@ -847,6 +858,7 @@ func (st *recState) add(name string) *recBackend {
 		return nil
 	}
 	b := &recBackend{
+		st:   st,
 		name: name, // not cloned: the caller's own string compares fastest
 		// Requests are filed by the coarse clock, up to one tick behind:
 		// the backend exists from one tick ago so that its first request

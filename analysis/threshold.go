@@ -55,7 +55,8 @@ type Threshold struct {
 	Format func(float64) string
 
 	kind     thKind
-	quantile float64 // LatencyQuantile's q, for validation
+	quantile float64       // LatencyQuantile's q, for validation
+	censorAt time.Duration // LatencyQuantile's max: censored requests past it count
 }
 
 // thKind is what a built-in threshold measures: it fixes the metric's
@@ -98,28 +99,58 @@ func SuccessRate(min float64) Threshold {
 // LatencyQuantile limits the canary's q-quantile of request duration
 // (0 < q < 1; 0.99 is p99): it fails when the quantile is > max, passes
 // when <= max. The value is in seconds, read from Window.Latency (within
-// 1 % for a Recorder); the sample size is Latency.Count(). A window
-// without a latency distribution gives NoData.
+// 1 % for a Recorder). Requests known to take longer than max without
+// having completed — abandoned by their client after waiting longer
+// (Window.GoneLatency), or still in flight for longer (Window.Pending) —
+// count among the samples as slower than max (right-censored), so that a
+// version that hangs fails without any request ending; the sample size is
+// Latency.Count() plus those. A window with neither gives NoData.
 func LatencyQuantile(q float64, max time.Duration) Threshold {
 	return Threshold{
-		Name: "p" + thPercentile(q) + " latency",
-		Value: func(w Window) float64 {
-			if w.Latency == nil {
-				return math.NaN()
-			}
-			return w.Latency.Quantile(q).Seconds()
-		},
+		Name:  "p" + thPercentile(q) + " latency",
+		Value: func(w Window) float64 { return censoredQuantile(w, q, max) },
 		Samples: func(w Window) int64 {
-			if w.Latency == nil {
-				return 0
-			}
-			return w.Latency.Count()
+			_, n := w.SlowerThan(max)
+			return n
 		},
+		censorAt: max,
 		Min:      0,
 		Max:      max.Seconds(),
 		kind:     thLatency,
 		quantile: q,
 	}
+}
+
+// censoredQuantile is the q-quantile (nearest rank) of the window's
+// completed latencies together with the requests known to take longer
+// than limit without having completed: those whose client gave up after
+// waiting longer (Window.GoneLatency) and those still in flight for longer
+// (Window.Pending). When the quantile falls among the latter its value is
+// unknown beyond "more than limit": the value returned is then the
+// completed latency at that rank when there is one, else the duration
+// just above limit at the histogram's resolution (2%). NaN when there is
+// nothing to measure.
+func censoredQuantile(w Window, q float64, limit time.Duration) float64 {
+	x := w.censoredOver(limit)
+	if w.Latency == nil && x == 0 {
+		return math.NaN()
+	}
+	if x == 0 {
+		return w.Latency.Quantile(q).Seconds()
+	}
+	var c, atMost int64
+	if w.Latency != nil {
+		c, atMost = w.Latency.Count(), w.Latency.CountAtMost(limit)
+	}
+	r := hgRank(q, c+x)
+	if r <= atMost {
+		return w.Latency.Quantile(float64(r) / float64(c)).Seconds()
+	}
+	over := time.Duration(hgValue[min(hgIndex(limit)+1, hgBuckets-1)])
+	if r <= c {
+		over = max(over, w.Latency.Quantile(float64(r)/float64(c)))
+	}
+	return over.Seconds()
 }
 
 // Within requires any metric of the window to lie in [min, max]; use an
@@ -412,6 +443,12 @@ func (t Threshold) measure(canary Window, baseline *Window) Measurement {
 			fmt.Fprintf(&b, "%s (n=%s) ≥ limit %s", t.format(m.Canary, t.Min), thCount(m.CanaryN), t.format(t.Min, m.Canary))
 		default:
 			fmt.Fprintf(&b, "%s (n=%s), no limit", v, thCount(m.CanaryN))
+		}
+	}
+	if t.censorAt > 0 && m.Verdict != Error {
+		if x := canary.censoredOver(t.censorAt); x > 0 {
+			fmt.Fprintf(&b, ", of which %s abandoned by their clients or still in flight after more than %s",
+				thCount(x), thDuration(t.censorAt.Seconds(), 3))
 		}
 	}
 	if baseline != nil {

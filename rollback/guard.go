@@ -279,9 +279,6 @@ type guardRun struct {
 	quantile float64
 	ratio    float64
 	totals   interface{ Total(string) analysis.Window }
-	inflight interface {
-		InFlight(string, time.Duration) int64
-	}
 	into interface {
 		TotalInto(string, *analysis.Histogram) analysis.Window
 	}
@@ -398,9 +395,6 @@ func (g *Guard) start(t Target) (*guardRun, error) {
 	r.into, _ = g.Source.(interface {
 		TotalInto(string, *analysis.Histogram) analysis.Window
 	})
-	r.inflight, _ = g.Source.(interface {
-		InFlight(string, time.Duration) int64
-	})
 	r.since = clock.Or(g.Clock).Now()
 	// The outcomes recorded so far are the starting point: only later ones
 	// count.
@@ -506,11 +500,6 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 		// waiting longer, and those still in flight for longer (a hung
 		// version answers nothing else).
 		c.slow, c.ln = w.SlowerThan(r.g.MaxLatency)
-		if r.inflight != nil {
-			f := r.inflight.InFlight(a.backend, r.g.MaxLatency)
-			c.slow += f
-			c.ln += f
-		}
 	}
 	// Totals never expire, so the distribution function since Watch
 	// began is the current one minus the first: it is only worked out when
