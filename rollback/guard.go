@@ -279,7 +279,7 @@ type guardRun struct {
 	quantile float64
 	ratio    float64
 	totals   interface{ Total(string) analysis.Window }
-	into interface {
+	into     interface {
 		TotalInto(string, *analysis.Histogram) analysis.Window
 	}
 	since   time.Time
