@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ramp-go/ramp/clock"
 )
 
 func TestRecorderInFlight(t *testing.T) {
@@ -203,4 +205,38 @@ func TestThresholdLatencyCountsGonePastLimit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Fail, res.Verdict, res.Reason)
 	assert.Equal(t, int64(1015), res.Metrics[0].CanaryN)
+}
+
+func TestRecorderSpan(t *testing.T) {
+	r, err := NewRecorder(RecorderOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 60*time.Second, r.Span())
+	require.NoError(t, r.CheckSpan(time.Minute))
+	err = r.CheckSpan(5 * time.Minute)
+	require.ErrorIs(t, err, ErrSpanTooLong)
+	assert.Contains(t, err.Error(), "a step of 5m0s is longer than the recorder remembers (span 1m0s")
+	assert.Contains(t, err.Error(), "set RecorderOptions.Span to at least 5m0s")
+
+	// Sized from the longest step: same memory, coarser slices.
+	r, err = NewRecorder(RecorderOptions{Span: 10 * time.Minute})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, r.Span(), 10*time.Minute)
+	assert.Less(t, r.Span(), 10*time.Minute+10*time.Millisecond)
+	require.NoError(t, r.CheckSpan(10*time.Minute))
+
+	// A window over the whole 10-minute step holds all of it.
+	clk := clock.NewFake(recT0)
+	r, err = NewRecorder(RecorderOptions{Span: 10 * time.Minute, Clock: clk}, "a")
+	require.NoError(t, err)
+	for range 600 {
+		r.Observe("a", 200, time.Millisecond, 0)
+		clk.Advance(time.Second)
+	}
+	w := r.Window("a", recT0, time.Time{})
+	assert.Equal(t, int64(600), w.Requests)
+
+	_, err = NewRecorder(RecorderOptions{Span: time.Minute, SliceDuration: time.Second})
+	require.ErrorContains(t, err, "are both set")
+	_, err = NewRecorder(RecorderOptions{Span: -time.Second})
+	require.ErrorContains(t, err, "recorder span: -1s is negative")
 }

@@ -41,6 +41,13 @@ type RecorderOptions struct {
 	// Window selects a span. Zero means DefaultSliceDuration (6 s); it must
 	// otherwise be at least 1 ms.
 	SliceDuration time.Duration
+	// Span is the longest span of time a Window must cover whole: the
+	// longest step of the rollouts it judges. When set, the slice width is
+	// derived from it — Span/(Slices−1), rounded up to a millisecond — so
+	// that memory stays the same and only the resolution coarsens. Zero
+	// means (Slices−1)·SliceDuration (60 s by default). Set Span or
+	// SliceDuration, not both. See Recorder.Span and CheckSpan.
+	Span time.Duration
 	// Slices is how many slices each backend keeps: the recorder remembers
 	// the slice filling now and the Slices-1 before it. Zero means
 	// DefaultSlices (11). Each slice costs 4,424 bytes per backend, so the
@@ -72,6 +79,15 @@ func (o RecorderOptions) validate() error {
 	}
 	if o.Slices < 0 || o.Slices > maxSlices {
 		errs = append(errs, fmt.Errorf("analysis: recorder slices: %d must be 0 (default) to %d", o.Slices, maxSlices))
+	}
+	if o.Span < 0 {
+		errs = append(errs, fmt.Errorf("analysis: recorder span: %v is negative", o.Span))
+	}
+	if o.Span > 0 && o.SliceDuration > 0 {
+		errs = append(errs, fmt.Errorf("analysis: recorder span: %v and slice duration %v are both set; set one (the other is derived)", o.Span, o.SliceDuration))
+	}
+	if o.Span > 0 && o.Slices == 1 {
+		errs = append(errs, fmt.Errorf("analysis: recorder slices: 1 cannot hold a span of %v; use 0 (default) or at least 2", o.Span))
 	}
 	if o.InFlightResolution < 0 || (o.InFlightResolution > 0 && o.InFlightResolution < time.Millisecond) {
 		errs = append(errs, fmt.Errorf("analysis: recorder in-flight resolution: %v must be 0 (default) or at least 1ms", o.InFlightResolution))
@@ -320,6 +336,31 @@ func (r *Recorder) Errored(backend string) <-chan struct{} {
 			return ch
 		}
 	}
+}
+
+// ErrSpanTooLong is wrapped by CheckSpan's error.
+var ErrSpanTooLong = errors.New("longer than the recorder remembers")
+
+// Span returns the longest span a Window covers whole: (Slices−1) ×
+// SliceDuration (60 s with the defaults). A window reaching further back
+// holds only what the recorder still remembers: it would judge the last
+// Span of a longer step.
+func (r *Recorder) Span() time.Duration {
+	st := r.state()
+	return time.Duration((st.slices - 1) * st.slice)
+}
+
+// CheckSpan returns an error wrapping ErrSpanTooLong, naming d and the
+// recorder's Span, when d is longer than a Window covers whole. A rollout
+// engine calls it with its longest step before it starts, so that a step
+// longer than the recorder can judge is refused rather than judged on
+// its last minute only.
+func (r *Recorder) CheckSpan(d time.Duration) error {
+	if span := r.Span(); d > span {
+		return fmt.Errorf("analysis: recorder: a step of %v is %w (span %v = (slices %d − 1) × slice %v): set RecorderOptions.Span to at least %v",
+			d, ErrSpanTooLong, span, r.state().slices, time.Duration(r.state().slice), d)
+	}
+	return nil
 }
 
 // Dropped returns how many observations were not recorded because their
@@ -703,6 +744,12 @@ type recState struct {
 }
 
 func newRecState(o RecorderOptions) *recState {
+	if o.Span > 0 && o.SliceDuration == 0 {
+		n := int64(cmp.Or(o.Slices, DefaultSlices)) - 1
+		w := (int64(o.Span) + n - 1) / n
+		ms := int64(time.Millisecond)
+		o.SliceDuration = time.Duration((w + ms - 1) / ms * ms)
+	}
 	st := &recState{
 		slice:       int64(cmp.Or(o.SliceDuration, DefaultSliceDuration)),
 		slices:      int64(cmp.Or(o.Slices, DefaultSlices)),
