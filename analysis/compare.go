@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ramp-go/ramp/clock"
-	"github.com/ramp-go/ramp/internal/stats"
+	"github.com/ramp-go/ramp/analysis/stats"
 )
 
 // SampleSource yields the samples of one metric for the canary and the

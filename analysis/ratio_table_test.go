@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ramp-go/ramp/internal/stats"
+	"github.com/ramp-go/ramp/analysis/stats"
 )
 
 // The table of SequentialErrorRatio's figures published in the package

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/clock"
-	"github.com/ramp-go/ramp/internal/stats"
+	"github.com/ramp-go/ramp/analysis/stats"
 )
 
 // Sequential tests are anytime-valid: they may be checked after every

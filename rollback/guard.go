@@ -15,7 +15,7 @@ import (
 
 	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/clock"
-	"github.com/ramp-go/ramp/internal/stats"
+	"github.com/ramp-go/ramp/analysis/stats"
 )
 
 // Defaults of Guard.
