@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/analysis/stats"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // SampleSource yields the samples of one metric for the canary and the

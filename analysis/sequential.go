@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/analysis/stats"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // Sequential tests are anytime-valid: they may be checked after every
