@@ -52,6 +52,7 @@ func TestRevisionMetadataJSON(t *testing.T) {
 	assert.Equal(t, r, back)
 
 	old := `{"version":"v1","previous":"v0","outcome":"succeeded","started_at":"2026-12-01T09:00:00Z"}`
+	back = Revision{}
 	require.NoError(t, json.Unmarshal([]byte(old), &back))
 	assert.Equal(t, "v1", back.Version)
 	assert.Empty(t, back.Commit)
