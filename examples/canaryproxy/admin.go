@@ -102,8 +102,12 @@ func (p *proxy) authorize(r *http.Request, want [sha256.Size]byte) (int, string)
 func (p *proxy) abort(r *http.Request) (int, error) {
 	reason := r.URL.Query().Get("reason")
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxReasonBytes))
-	if err != nil {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Errorf("reason: body over %d bytes", maxReasonBytes)
+	case err != nil: // malformed chunks, or fewer bytes than Content-Length
+		return http.StatusBadRequest, fmt.Errorf("body: unreadable: %v", err)
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" && len(body) > 0 {
 		var in struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -736,4 +737,36 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, c.want, cfg.stickyKey(r))
 		})
 	}
+}
+
+// rawAbort sends an authorized POST /abort with the given framing and body
+// over a raw connection, half-closes it and returns the status line.
+func rawAbort(t *testing.T, adminURL, framing, body string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(adminURL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /abort HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer t\r\n"+framing+"\r\n\r\n"+body)
+	require.NoError(t, err)
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	return strings.TrimSpace(line)
+}
+
+func TestUnreadableAbortBodyIs400(t *testing.T) {
+	t.Parallel()
+	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	in := start(t, noEnv, "-stable", stable.URL, "-canary", canary.URL, "-steps", "10", "-step-duration", "1m", "-admin-token", "t")
+	in.waitPhase(t, 5*time.Second, "progressing")
+	for _, c := range []struct{ name, framing, body, want string }{
+		{"malformed chunked", "Transfer-Encoding: chunked", "zz\r\nabc\r\n0\r\n\r\n", "400"},
+		{"short of Content-Length", "Content-Length: 100", "abc", "400"},
+		{"over the limit", "Content-Length: 5000", strings.Repeat("x", 5000), "413"},
+	} {
+		line := rawAbort(t, in.admin, c.framing, c.body)
+		assert.Contains(t, line, " "+c.want+" ", "%s: %s", c.name, line)
+	}
+	assert.Equal(t, "progressing", in.status(t).Phase, "no abort from an unreadable body")
 }
