@@ -63,7 +63,8 @@
 //
 // # Admin API
 //
-// On -admin:
+// On -admin, the handler of package github.com/ramp-go/ramp/admin (which a
+// host's own proxy mounts in one line), driven by cmd/rampctl:
 //
 //	GET  /          status page: share over time, per-version error rate, events
 //	GET  /status    JSON: phase, canary_percent, step, reason, per-version counts, …
@@ -76,6 +77,7 @@
 //	POST /resume        continue a paused rollout
 //	POST /abort         roll back now; reason in ?reason= or the body (text or {"reason": …});
 //	                    after success, within -rollback-window, returns all traffic to stable
+//	POST /retry         after a rollback, start the rollout again from its first step
 //
 // The POST operations require "Authorization: Bearer <token>" with the token
 // of -admin-token or $RAMP_ADMIN_TOKEN. They answer 200 with the status,
@@ -108,6 +110,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ramp-go/ramp"
 )
 
 func main() {
@@ -170,7 +174,7 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 		ErrorLog:          errLog,
 	}
 	adminSrv := &http.Server{
-		Handler:           p.adminHandler(),
+		Handler:           p.admin,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          errLog,
 	}
@@ -189,7 +193,7 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	}()
 	go func() {
 		defer bg.Done()
-		p.timeline.sample(rolloutCtx, p, time.Second)
+		p.admin.Run(rolloutCtx)
 	}()
 
 	p.log.Info("serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
@@ -230,17 +234,41 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	return code
 }
 
-// runRollout drives the rollout to its end. An error other than ctx ending
-// leaves the proxy serving with the route in force: stopping would take
-// both versions down.
+// runRollout drives the rollout to its end, and again after each POST
+// /retry. An error other than ctx ending leaves the proxy serving with the
+// route in force: stopping would take both versions down.
 func (p *proxy) runRollout(ctx context.Context) {
-	err := p.rollout.Run(ctx)
-	switch {
-	case err == nil:
-		st := p.rollout.Status()
-		p.log.Info("rollout over: serving on", "phase", st.Phase.String(), "canary_percent", st.Percent)
-	case ctx.Err() != nil:
-	default:
-		p.log.Error("rollout stopped: serving on with the route in force", "err", err)
+	for {
+		err := p.rollout.Run(ctx)
+		switch {
+		case err == nil:
+			st := p.rollout.Status()
+			p.log.Info("rollout over: serving on", "phase", st.Phase.String(), "canary_percent", st.Percent)
+		case ctx.Err() != nil:
+			return
+		default:
+			p.log.Error("rollout stopped: serving on with the route in force", "err", err)
+			return
+		}
+		if !p.awaitRetry(ctx) {
+			return
+		}
+		p.log.Info("retrying the rollout from its first step")
+	}
+}
+
+// awaitRetry waits until the rollout is pending again (POST /retry after a
+// rollback) and reports whether it is; false when ctx ends first.
+func (p *proxy) awaitRetry(ctx context.Context) bool {
+	for {
+		changed := p.rollout.Changed()
+		if p.rollout.Status().Phase == ramp.Pending {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		}
 	}
 }

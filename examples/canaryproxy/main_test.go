@@ -22,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ramp-go/ramp/admin"
 )
 
 // --- upstreams, the proxy under test, load ---
@@ -117,19 +119,19 @@ func (in *instance) shutdown(t *testing.T) int {
 
 func noEnv(string) string { return "" }
 
-func (in *instance) status(t *testing.T) statusJSON {
+func (in *instance) status(t *testing.T) admin.Status {
 	t.Helper()
 	resp, err := http.Get(in.admin + "/status")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var st statusJSON
+	var st admin.Status
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	return st
 }
 
 // waitFor polls /status until ok or the timeout.
-func (in *instance) waitFor(t *testing.T, timeout time.Duration, what string, ok func(statusJSON) bool) statusJSON {
+func (in *instance) waitFor(t *testing.T, timeout time.Duration, what string, ok func(admin.Status) bool) admin.Status {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -144,9 +146,9 @@ func (in *instance) waitFor(t *testing.T, timeout time.Duration, what string, ok
 	}
 }
 
-func (in *instance) waitPhase(t *testing.T, timeout time.Duration, phase string) statusJSON {
+func (in *instance) waitPhase(t *testing.T, timeout time.Duration, phase string) admin.Status {
 	t.Helper()
-	return in.waitFor(t, timeout, phase, func(st statusJSON) bool { return st.Phase == phase })
+	return in.waitFor(t, timeout, phase, func(st admin.Status) bool { return st.Phase == phase })
 }
 
 // post calls an admin operation with the bearer token (none when empty).
@@ -246,7 +248,7 @@ func allFrom(t *testing.T, url, name string, n int) {
 	}
 }
 
-func kinds(events []eventJSON) []string {
+func kinds(events []admin.Event) []string {
 	var out []string
 	for _, e := range events {
 		out = append(out, fmt.Sprintf("%s@%g", e.Kind, e.CanaryPercent))
@@ -371,7 +373,7 @@ func TestStickyUsersStayOnTheirVersion(t *testing.T) {
 	stable, canary := upstream(t, "stable"), upstream(t, "canary")
 	in := start(t, noEnv, "-stable", stable.URL, "-canary", canary.URL,
 		"-steps", "10,50", "-step-duration", "1m", "-sticky", "header:X-User", "-admin-token", "tok")
-	in.waitFor(t, 5*time.Second, "at 10%", func(st statusJSON) bool { return st.CanaryPercent == 10 })
+	in.waitFor(t, 5*time.Second, "at 10%", func(st admin.Status) bool { return st.CanaryPercent == 10 })
 
 	const users = 200
 	// versionOf asks three times per user and requires the same answer.
@@ -401,7 +403,7 @@ func TestStickyUsersStayOnTheirVersion(t *testing.T) {
 	at10 := versionOf()
 	code, _ := in.post(t, "/promote", "Bearer tok")
 	require.Equal(t, http.StatusOK, code)
-	in.waitFor(t, 5*time.Second, "at 50%", func(st statusJSON) bool { return st.CanaryPercent == 50 })
+	in.waitFor(t, 5*time.Second, "at 50%", func(st admin.Status) bool { return st.CanaryPercent == 50 })
 	at50 := versionOf()
 
 	for u := range users {
@@ -601,10 +603,10 @@ func TestStateSurvivesRestart(t *testing.T) {
 		"-state", state, "-stable-version", "v1", "-canary-version", "v2", "-admin-token", "t"}
 
 	first := start(t, noEnv, args...)
-	first.waitFor(t, 5*time.Second, "at 10%", func(st statusJSON) bool { return st.CanaryPercent == 10 })
+	first.waitFor(t, 5*time.Second, "at 10%", func(st admin.Status) bool { return st.CanaryPercent == 10 })
 	code, _ := first.post(t, "/promote", "Bearer t")
 	require.Equal(t, http.StatusOK, code)
-	first.waitFor(t, 5*time.Second, "at 50%", func(st statusJSON) bool { return st.CanaryPercent == 50 })
+	first.waitFor(t, 5*time.Second, "at 50%", func(st admin.Status) bool { return st.CanaryPercent == 50 })
 	require.Equal(t, 0, first.shutdown(t))
 	_, err := os.Stat(state)
 	require.NoError(t, err)
@@ -628,7 +630,7 @@ func TestStatusPageAndMetrics(t *testing.T) {
 	}
 
 	st := in.status(t)
-	assert.Equal(t, []stepJSON{{Percent: 50, DurationSeconds: 60}}, st.Steps)
+	assert.Equal(t, []admin.Step{{Percent: 50, DurationSeconds: 60}}, st.Steps)
 	assert.Equal(t, int64(40), st.Versions["stable"].Requests+st.Versions["canary"].Requests)
 	assert.Equal(t, int64(40), st.Versions["stable"].Step.Requests+st.Versions["canary"].Step.Requests)
 	assert.Equal(t, 0.01, st.Limits.MaxErrorRate)
