@@ -112,6 +112,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/admin"
 )
 
 func main() {
@@ -166,18 +167,9 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 		fmt.Fprintf(stderr, "canaryproxy: -admin: %v\n", err)
 		return 1
 	}
-	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
-	proxySrv := &http.Server{
-		Handler:           p.splitter,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          errLog,
-	}
-	adminSrv := &http.Server{
-		Handler:           p.admin,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          errLog,
-	}
+	proxySrv, adminSrv := p.servers()
+	maxConns := proxyConnLimit(p.cfg.maxConns, p.cfg.adminMaxConns, openFileLimit())
+	proxyLn, adminLn = newLimitListener(proxyLn, maxConns), newLimitListener(adminLn, p.cfg.adminMaxConns)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- fmt.Errorf("-listen: %w", proxySrv.Serve(proxyLn)) }()
 	go func() { serveErr <- fmt.Errorf("-admin: %w", adminSrv.Serve(adminLn)) }()
@@ -197,6 +189,7 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	}()
 
 	p.log.Info("serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"max_conns", maxConns, "admin_max_conns", p.cfg.adminMaxConns,
 		"stable", p.cfg.stable.Redacted(), "canary", p.cfg.canary.Redacted())
 	if ready != nil {
 		ready(proxyLn.Addr().String(), adminLn.Addr().String())
@@ -232,6 +225,32 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	bg.Wait()
 	p.log.Info("stopped", "phase", p.rollout.Status().Phase.String())
 	return code
+}
+
+// servers returns the proxy's and the admin API's servers. Every phase of a
+// connection has a bound: the headers (10s, 5s on the admin API), the
+// body (-read-timeout from the start of the request; 10s for the whole
+// admin request), each write of a response (-write-timeout, per write
+// because proxied responses may stream; the admin API's answers are whole,
+// bounded by the abort's wait) and idleness between requests
+// (-idle-timeout; 30s).
+func (p *proxy) servers() (proxySrv, adminSrv *http.Server) {
+	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
+	proxySrv = &http.Server{
+		Handler:           deadlines(p.splitter, p.cfg.readTimeout, p.cfg.writeTimeout),
+		ReadHeaderTimeout: min(10*time.Second, p.cfg.readTimeout),
+		IdleTimeout:       p.cfg.idleTimeout,
+		ErrorLog:          errLog,
+	}
+	adminSrv = &http.Server{
+		Handler:           p.admin,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      admin.DefaultAbortTimeout + 10*time.Second,
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          errLog,
+	}
+	return proxySrv, adminSrv
 }
 
 // runRollout drives the rollout to its end, and again after each POST
