@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ramp-go/ramp/admin"
+	"github.com/ramp-go/ramp/internal/integration"
 )
 
 // flood opens n connections to addr that hold it without finishing a
@@ -66,7 +67,7 @@ func flood(addr string, n int) (conns []net.Conn, failed int) {
 // nothing fails for want of file descriptors, and once the flood ends the
 // proxy serves again.
 func TestAbortGetsThroughAFloodedProxyPort(t *testing.T) {
-	prlimit := requireTool(t, "prlimit")
+	prlimit := integration.Binary(t, "prlimit")
 	stable, canary := upstream(t, "stable"), upstream(t, "canary")
 	c := startChild(t, []string{prlimit, "--nofile=512:512"},
 		"-stable", stable.URL, "-canary", canary.URL, "-steps", "10,50", "-step-duration", "1m", "-admin-token", "t")

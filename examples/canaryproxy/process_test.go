@@ -2,67 +2,17 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ramp-go/ramp/internal/integration"
 )
-
-// The canaryproxy binary, built once for the tests that run it as a child
-// process (under prlimit, or driven by rampctl).
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
-
-func binary(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "canaryproxy-test-")
-		if built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "canaryproxy")
-		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, built.err)
-	return built.path
-}
-
-// requireTool returns the path of an installed program, skipping the test
-// without it unless RAMP_REQUIRE_SERVERS=1 (CI), where its absence fails.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("RAMP_REQUIRE_SERVERS") == "1" {
-			t.Fatalf("%s is not installed and RAMP_REQUIRE_SERVERS=1: %v", name, err)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return path
-}
 
 // child is canaryproxy running as a process of its own.
 type child struct {
@@ -79,7 +29,7 @@ var servingLine = regexp.MustCompile(`msg=serving proxy=(\S+) admin=(\S+)`)
 // stopped with SIGTERM at the end of the test.
 func startChild(t *testing.T, prefix []string, args ...string) *child {
 	t.Helper()
-	argv := append(append(append([]string{}, prefix...), binary(t), "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0"), args...)
+	argv := append(append(append([]string{}, prefix...), integration.GoBuild(t, "."), "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0"), args...)
 	c := &child{cmd: exec.Command(argv[0], argv[1:]...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), tokenEnv+"=") // only what args say
 	pr, pw, err := os.Pipe()
@@ -133,11 +83,4 @@ func startChild(t *testing.T, prefix []string, args ...string) *child {
 		t.Fatalf("canaryproxy not serving after 20s\nstderr:\n%s", c.stderr)
 	}
 	return c
-}
-
-// ctxTimeout is a context for one bounded wait of a test.
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
