@@ -174,7 +174,9 @@ func TestRampctlAgainstCanaryproxy(t *testing.T) {
 	t.Logf("wait --timeout 300ms returned after %v", time.Since(t0).Round(time.Millisecond))
 
 	waited := make(chan result, 1)
-	go func() { waited <- p.rampctl(t, nil, "wait", "--until", "succeeded", "--timeout", "20s", "-interval", "20ms") }()
+	go func() {
+		waited <- p.rampctl(t, nil, "wait", "--until", "succeeded", "--timeout", "20s", "-interval", "20ms")
+	}()
 	time.Sleep(100 * time.Millisecond)
 	r = p.rampctl(t, withToken, "abort", "--reason", "checkout errors up")
 	require.Equal(t, exitOK, r.code, r.stderr)
