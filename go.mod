@@ -7,6 +7,7 @@ require (
 	github.com/prometheus/common v0.66.1
 	github.com/stretchr/testify v1.11.1
 	golang.org/x/sync v0.17.0
+	golang.org/x/term v0.34.0
 )
 
 require (
