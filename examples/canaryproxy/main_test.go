@@ -657,6 +657,7 @@ func TestStatusPageAndMetrics(t *testing.T) {
 	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 	assert.Contains(t, string(page), "<svg")
 	local := strings.ReplaceAll(string(page), `"http://www.w3.org/2000/svg"`, "") // a namespace name, not a fetch
+	local = strings.Replace(local, `<link rel="icon" href="data:,">`, "", 1)      // no icon: no request for /favicon.ico
 	for _, ref := range []string{"://", "src=", "href=", "@import"} {
 		assert.NotContains(t, local, ref, "no external assets")
 	}
