@@ -60,6 +60,26 @@
 //	-progress-deadline D    roll back a step stuck without a verdict this long (10m)
 //	-rollback-window D      after success, /abort still rolls back this long (1h)
 //	-drain-timeout D        on SIGINT/SIGTERM, wait this long for requests (30s)
+//	-max-conns N            client connections the proxy holds at once (0: what the open-file limit affords)
+//	-admin-max-conns N      connections the admin API holds at once (32)
+//	-read-timeout D         longest a client may take to send a request body (1m)
+//	-write-timeout D        longest one write of a response may stall (1m)
+//	-idle-timeout D         close keep-alive connections idle this long (1m)
+//
+// # Limits
+//
+// Each listener holds a bounded number of connections; more wait in the
+// kernel's accept queue, where they cost no file descriptor. The proxy's
+// bound, by default, is half of what the open-file limit leaves after the
+// admin API's bound and 64 for the program (each proxied connection may
+// hold an upstream connection too): 208 at 512 open files, 9,952 at
+// 20,000. So a flood of idle or slow clients on the proxy port can neither
+// starve the admin API, which an abort needs, nor the upstream connections
+// of the requests being served. Every phase of a connection is timed: its
+// headers (10s; 5s on the admin port), its body (-read-timeout), each write
+// of the response (-write-timeout: a response that keeps flowing, such as
+// a download or server-sent events, is never cut), and idleness between
+// requests (-idle-timeout; 30s on the admin port).
 //
 // # Admin API
 //
