@@ -83,7 +83,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections the proxy holds at once; more wait to be accepted (0: from the open-file limit)")
 	fs.IntVar(&c.adminMaxConns, "admin-max-conns", 32, "most connections the admin API holds at once")
-	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "longest a client may take to send a request body, from the end of its headers")
+	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "longest a client may take to send a whole request, headers and body (a slow upstream is not cut by it)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", time.Minute, "longest one write of a response may block on a client that does not read (a response that keeps flowing is never cut)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a keep-alive connection idle this long")
 	fs.Usage = func() {

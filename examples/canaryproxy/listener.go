@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -57,43 +56,17 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// deadlines bounds the request body to readTimeout from the start of the
-// handler and each write of the response to writeTimeout. Both are set on
-// the connection per request rather than as http.Server.ReadTimeout and
-// WriteTimeout: the server's ReadTimeout stays in force after the body is
-// read and then cancels a request whose upstream answers slowly, and its
-// WriteTimeout would cut a response that keeps flowing (a download,
-// server-sent events). Here a client that stops sending its body, or stops
-// reading the response, is cut off; a slow upstream or a long stream is
-// not.
-func deadlines(next http.Handler, readTimeout, writeTimeout time.Duration) http.Handler {
+// writeDeadlines bounds each write of a response to d, on the connection,
+// rather than the whole response as http.Server.WriteTimeout would: a
+// client that stops reading is cut off after d, while a response that
+// keeps flowing (a download, server-sent events) is never cut.
+func writeDeadlines(next http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if r.Body != nil && r.Body != http.NoBody {
-			_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-		}
-		dw := &deadlineWriter{ResponseWriter: w, rc: rc, d: writeTimeout}
+		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}
 		dw.extend() // covers a "100 Continue" and, if nothing is written, the final flush
 		next.ServeHTTP(dw, r)
 		dw.extend() // the buffered rest is flushed after the handler returns
 	})
-}
-
-// deadlineBody lifts the read deadline once the body is read: the server
-// then watches the connection for the client going away, and a deadline
-// left in force would cancel the request.
-type deadlineBody struct {
-	io.ReadCloser
-	rc *http.ResponseController
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 type deadlineWriter struct {

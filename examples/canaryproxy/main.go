@@ -62,7 +62,7 @@
 //	-drain-timeout D        on SIGINT/SIGTERM, wait this long for requests (30s)
 //	-max-conns N            client connections the proxy holds at once (0: what the open-file limit affords)
 //	-admin-max-conns N      connections the admin API holds at once (32)
-//	-read-timeout D         longest a client may take to send a request body (1m)
+//	-read-timeout D         longest a client may take to send a whole request (1m)
 //	-write-timeout D        longest one write of a response may stall (1m)
 //	-idle-timeout D         close keep-alive connections idle this long (1m)
 //
@@ -76,7 +76,7 @@
 // 20,000. So a flood of idle or slow clients on the proxy port can neither
 // starve the admin API, which an abort needs, nor the upstream connections
 // of the requests being served. Every phase of a connection is timed: its
-// headers (10s; 5s on the admin port), its body (-read-timeout), each write
+// headers (10s; 5s on the admin port), the whole request (-read-timeout), each write
 // of the response (-write-timeout: a response that keeps flowing, such as
 // a download or server-sent events, is never cut), and idleness between
 // requests (-idle-timeout; 30s on the admin port).
@@ -249,19 +249,15 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 
 // servers returns the proxy's and the admin API's servers. Every phase of a
 // connection has a bound: the headers (10s, 5s on the admin API), the
-// body (-read-timeout from the start of the request; 10s for the whole
-// admin request), each write of a response (-write-timeout, per write
-// because proxied responses may stream; the admin API's answers are whole,
-// bounded by the abort's wait) and idleness between requests
-// (-idle-timeout; 30s).
+// whole request (-read-timeout; 10s on the admin API: net/http lifts it
+// once the body is read, so a slow upstream is not cut), each write of a
+// response (-write-timeout, per write because proxied responses may
+// stream; the admin API's answers are whole, bounded by the abort's wait)
+// and idleness between requests (-idle-timeout; 30s on the admin API).
 func (p *proxy) servers() (proxySrv, adminSrv *http.Server) {
 	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
-	proxySrv = &http.Server{
-		Handler:           deadlines(p.splitter, p.cfg.readTimeout, p.cfg.writeTimeout),
-		ReadHeaderTimeout: min(10*time.Second, p.cfg.readTimeout),
-		IdleTimeout:       p.cfg.idleTimeout,
-		ErrorLog:          errLog,
-	}
+	proxySrv = newProxyServer(p.splitter, p.cfg.readTimeout, p.cfg.writeTimeout, p.cfg.idleTimeout)
+	proxySrv.ErrorLog = errLog
 	adminSrv = &http.Server{
 		Handler:           p.admin,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -271,6 +267,15 @@ func (p *proxy) servers() (proxySrv, adminSrv *http.Server) {
 		ErrorLog:          errLog,
 	}
 	return proxySrv, adminSrv
+}
+
+func newProxyServer(h http.Handler, read, write, idle time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           writeDeadlines(h, write),
+		ReadHeaderTimeout: min(10*time.Second, read),
+		ReadTimeout:       read,
+		IdleTimeout:       idle,
+	}
 }
 
 // runRollout drives the rollout to its end, and again after each POST
