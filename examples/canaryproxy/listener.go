@@ -110,3 +110,32 @@ func proxyConnLimit(maxConns, adminMaxConns int, nofile uint64) int {
 	}
 	return max(16, (int(nofile)-adminMaxConns-fdReserve)/2)
 }
+
+// unusedConns tracks the connections that have not yet sent a byte of a
+// request (http.StateNew), for closing them at shutdown.
+type unusedConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+// track is an http.Server.ConnState.
+func (u *unusedConns) track(c net.Conn, s http.ConnState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if s != http.StateNew {
+		delete(u.m, c)
+		return
+	}
+	if u.m == nil {
+		u.m = map[net.Conn]struct{}{}
+	}
+	u.m[c] = struct{}{}
+}
+
+func (u *unusedConns) closeAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.m {
+		c.Close()
+	}
+}

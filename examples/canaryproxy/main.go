@@ -188,6 +188,8 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 		return 1
 	}
 	proxySrv, adminSrv := p.servers()
+	var unused unusedConns
+	proxySrv.ConnState, adminSrv.ConnState = unused.track, unused.track
 	maxConns := proxyConnLimit(p.cfg.maxConns, p.cfg.adminMaxConns, openFileLimit())
 	proxyLn, adminLn = newLimitListener(proxyLn, maxConns), newLimitListener(adminLn, p.cfg.adminMaxConns)
 	serveErr := make(chan error, 2)
@@ -230,6 +232,9 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	for _, srv := range servers {
 		go func() { drained <- srv.Shutdown(drainCtx) }()
 	}
+	// Shutdown would wait 5s for connections that never sent a request
+	// (a client's spare keep-alive dial): they carry nothing to drain.
+	unused.closeAll()
 	cutOff := false
 	for range servers {
 		cutOff = <-drained != nil || cutOff

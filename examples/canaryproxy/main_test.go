@@ -773,3 +773,19 @@ func TestUnreadableAbortBodyIs400(t *testing.T) {
 	}
 	assert.Equal(t, "progressing", in.status(t).Phase, "no abort from an unreadable body")
 }
+
+func TestShutdownDoesNotWaitForConnectionsWithoutARequest(t *testing.T) {
+	t.Parallel()
+	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	in := start(t, noEnv, "-stable", stable.URL, "-canary", canary.URL, "-steps", "10", "-step-duration", "1m")
+	for _, addr := range []string{in.proxy, in.admin} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://")) // a spare keep-alive dial: no request
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	time.Sleep(50 * time.Millisecond) // accepted
+	t0 := time.Now()
+	require.Equal(t, 0, in.shutdown(t))
+	// net/http's Shutdown waits 5s for such connections.
+	assert.Less(t, time.Since(t0), 4*time.Second, "drained without waiting on unused connections")
+}
