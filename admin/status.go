@@ -16,6 +16,9 @@ type Status struct {
 	Phase string `json:"phase"`
 	// CanaryPercent is the canary's share as last confirmed by the router.
 	CanaryPercent float64 `json:"canary_percent"`
+	// TargetPercent is the share being applied; it differs from
+	// CanaryPercent while a route change is in flight or keeps failing.
+	TargetPercent float64 `json:"target_percent"`
 	// Step indexes Steps: -1 before the first step.
 	Step          int       `json:"step"`
 	Steps         []Step    `json:"steps"`
@@ -134,6 +137,7 @@ func (h *Handler) status() Status {
 	out := Status{
 		Phase:         st.Phase.String(),
 		CanaryPercent: st.Percent,
+		TargetPercent: st.Target,
 		Step:          st.Step,
 		Steps:         h.steps,
 		StepStartedAt: st.StepStartedAt,

@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ramp-go/ramp/admin"
+	"github.com/ramp-go/ramp/internal/termview"
 )
 
 func get(ctx context.Context, e *env, output string) (int, error) {
@@ -180,7 +180,7 @@ type watchCmd struct {
 
 func (w *watchCmd) flags(fs *flag.FlagSet) func() error {
 	fs.DurationVar(&w.interval, "interval", time.Second, "time between two reads of the status")
-	fs.BoolVar(&w.plain, "plain", false, "print a line per change even on a terminal")
+	fs.BoolVar(&w.plain, "plain", false, "plain lines (events and a status line a second) even on a terminal")
 	return func() error {
 		if w.interval <= 0 {
 			return fmt.Errorf("-interval: %v must be positive", w.interval)
@@ -189,31 +189,18 @@ func (w *watchCmd) flags(fs *flag.FlagSet) func() error {
 	}
 }
 
-// newView picks the live panel on a terminal, lines otherwise.
-func (w *watchCmd) newView(e *env) view {
-	f, ok := e.stdout.(*os.File)
-	if w.plain || !ok || e.getenv("TERM") == "dumb" {
-		return &lineView{w: e.stdout}
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return &lineView{w: e.stdout}
-	}
-	width := termWidth(f)
-	if width == 0 {
-		width, _ = strconv.Atoi(e.getenv("COLUMNS"))
-	}
-	if width <= 0 {
-		width = 80
-	}
-	return &liveView{w: e.stdout, width: width}
-}
-
-// run shows the status every interval until the rollout ends (exit 0) or
-// the user interrupts (exit 0 too: watching is not a verdict; use wait).
-// Errors reading the status are shown and retried.
+// run shows the rollout until it ends (exit 0) or the user interrupts
+// (exit 0 too: watching is not a verdict; use wait). Events scroll above
+// the panel as they happen. Errors reading the status are shown and
+// retried.
 func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
-	v := w.newView(e)
-	var shownErr string
+	r := termview.New(e.stdout, termview.Options{Plain: w.plain, Getenv: e.getenv})
+	defer r.Close()
+	var (
+		rt       rates
+		last     *admin.Event
+		shownErr string
+	)
 	for {
 		st, err := e.client.status(ctx)
 		var ae *apiError
@@ -224,16 +211,21 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 			return failed(ctx, err)
 		case err != nil:
 			if msg := err.Error(); msg != shownErr {
-				fmt.Fprintf(e.stderr, "rampctl: %v (retrying)\n", err)
+				r.Println(fmt.Sprintf("rampctl: %v (retrying)", err))
 				shownErr = msg
 			}
 		default:
 			shownErr = ""
-			if err := v.show(st, time.Now()); err != nil {
+			for _, ev := range newEvents(st.History, last) {
+				r.Println(eventLine(ev, len(st.Steps)))
+				last = &ev
+			}
+			rt.update(st, time.Now())
+			if err := r.Draw(liveView(st, rt.perS)); err != nil {
 				return exitError, err
 			}
 			if done(st.Phase) {
-				return exitOK, nil
+				return exitOK, r.Close()
 			}
 		}
 		t := time.NewTimer(w.interval)

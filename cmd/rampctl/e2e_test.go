@@ -236,7 +236,8 @@ func (tm *tmux) run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// screenUntil captures the pane until it holds every want, and returns it.
+// screenUntil captures the pane until it holds every want (a regular
+// expression when it starts with "(?m)"), and returns it.
 func (tm *tmux) screenUntil(t *testing.T, want ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -244,7 +245,8 @@ func (tm *tmux) screenUntil(t *testing.T, want ...string) string {
 		screen := tm.run(t, "capture-pane", "-p", "-t", "watch")
 		missing := ""
 		for _, w := range want {
-			if !strings.Contains(screen, w) {
+			if strings.HasPrefix(w, "(?m)") && !regexp.MustCompile(w).MatchString(screen) ||
+				!strings.HasPrefix(w, "(?m)") && !strings.Contains(screen, w) {
 				missing = w
 				break
 			}
@@ -268,22 +270,27 @@ func TestWatchInATerminal(t *testing.T) {
 	tm.run(t, "-u", "new-session", "-d", "-s", "watch", "-x", "120", "-y", "30", "-e", "LANG=C.UTF-8", "-e", "TERM=xterm",
 		fmt.Sprintf("%s -addr %s watch -interval 100ms; echo watch exited $?; sleep 60", bin, p.admin))
 
-	first := tm.screenUntil(t, "] 10% to v2", "step 1 of 3", "10% ●  50% ·  100% ·")
-	t.Logf("first screen:\n%s", first)
-	assert.Regexp(t, `(?m)^stable   v1 +\d+ +[1-9]\d* +0 +0%`, first, "stable's figures")
+	first := tm.screenUntil(t, "── ramp v1 → v2 · progressing · step 1 of 3", "[10%] → 50% → 100%", " 10.00%",
+		"step_started step 1 of 3, canary 10%",
+		`(?m)^ v1 +[1-9]\d* +0\.00% +\S+s$`, // stable's rate, 5xx share and p99
+		`(?m)^ v2 +\d+ +0\.00% +\S+s$`)
+	t.Logf("first screen:\n%s", strings.TrimRight(first, "\n"))
 
 	require.Equal(t, exitOK, p.rampctl(t, withToken, "promote").code)
-	second := tm.screenUntil(t, "] 50% to v2", "step 2 of 3", "10% ✓  50% ●  100% ·")
-	t.Logf("after promote:\n%s", second)
-	// Redrawn in place: one panel on the screen, not one per refresh.
-	assert.Equal(t, 1, strings.Count(second, "rollout  v1 → v2"), "the panel is redrawn in place")
-	assert.Equal(t, 1, strings.Count(second, "phase    "))
-	assert.NotContains(t, second, "10% to v2")
+	second := tm.screenUntil(t, "progressing · step 2 of 3", "10% → [50%] → 100%", " 50.00%", "promoted step 1 of 3, canary 10%: promoted manually")
+	t.Logf("after promote:\n%s", strings.TrimRight(second, "\n"))
+	// Redrawn in place: one panel on the screen, not one per refresh;
+	// the events scroll above it.
+	assert.Equal(t, 1, strings.Count(second, "── ramp v1 → v2"), "the panel is redrawn in place")
+	assert.Equal(t, 1, strings.Count(second, " steps "))
+	assert.NotContains(t, second, " 10.00%")
+	assert.Less(t, strings.Index(second, "promoted step 1 of 3"), strings.Index(second, "── ramp v1 → v2"), "events above the panel")
 
 	require.Equal(t, exitOK, p.rampctl(t, withToken, "abort", "--reason", "seen in the terminal").code)
-	last := tm.screenUntil(t, "phase    rolled_back", "reason   aborted via the admin API: seen in the terminal", "watch exited 0")
-	t.Logf("after abort:\n%s", last)
-	assert.Equal(t, 1, strings.Count(last, "rollout  v1 → v2"))
+	last := tm.screenUntil(t, "rolled_back", "reason: aborted via the admin API: seen in the terminal", "watch exited 0")
+	t.Logf("after abort:\n%s", strings.TrimRight(last, "\n"))
+	assert.Equal(t, 1, strings.Count(last, "── ramp v1 → v2"))
+	assert.Contains(t, last, "  0.00%")
 }
 
 func TestWatchPrintsLinesWhenNotATerminal(t *testing.T) {
@@ -305,9 +312,12 @@ func TestWatchPrintsLinesWhenNotATerminal(t *testing.T) {
 	require.Equal(t, exitOK, <-done, "watch ends with the rollout")
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	t.Logf("watch output:\n%s", out.String())
-	assert.Regexp(t, `^\d\d:\d\d:\d\d progressing step 1 of 2 canary 10%$`, lines[0])
-	assert.Regexp(t, `^\d\d:\d\d:\d\d succeeded canary 100%$`, lines[len(lines)-1])
-	assert.LessOrEqual(t, len(lines), 4, "a line per change, not per poll")
+	assert.Regexp(t, `^\d\d:\d\d:\d\d started, canary 0%$`, lines[0])
+	assert.Contains(t, out.String(), "step_started step 1 of 2, canary 10%\n")
+	assert.Contains(t, out.String(), "  v1 → v2 progressing step 1 of 2 v2 10.00% | v1 ", "a status line")
+	assert.Contains(t, out.String(), "promoted step 1 of 2, canary 10%: promoted fully: remaining steps skipped\n")
+	assert.Regexp(t, `^\d\d:\d\d:\d\d succeeded, canary 100%$`, lines[len(lines)-1])
+	assert.LessOrEqual(t, strings.Count(out.String(), "req/s"), 2, "status lines at most once a second, not per poll")
 	assert.NotContains(t, out.String(), "\x1b[", "no escape codes off a terminal")
 }
 

@@ -11,8 +11,11 @@
 //	get [-o text|json]        the rollout's status once
 //	watch [-interval D] [-plain]
 //	                          a live view until the rollout ends (or Ctrl-C): share bar,
-//	                          steps, per-version rate, errors and p99, the last verdict;
-//	                          redrawn in place on a terminal, a line per change otherwise
+//	                          steps, per-version rate, 5xx share and p99, the last verdict,
+//	                          the reason, with the events scrolling above it; redrawn in
+//	                          place on a terminal (internal/termview, shared with the demo),
+//	                          plain lines otherwise: each event, and a status line at most
+//	                          once a second
 //	promote [--full]          leave the current step now (--full: skip every remaining step)
 //	pause                     hold the current step
 //	resume                    continue a paused rollout

@@ -2,20 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/ramp-go/ramp/admin"
+	"github.com/ramp-go/ramp/internal/termview"
 )
-
-// view shows successive statuses of a rollout. liveView redraws a panel in
-// place on a terminal, lineView prints a line per change elsewhere. (The
-// interface is the seam for a shared terminal renderer.)
-type view interface {
-	show(st admin.Status, now time.Time) error
-}
 
 // rates turns successive cumulative counts into per-second request rates.
 type rates struct {
@@ -37,59 +30,77 @@ func (r *rates) update(st admin.Status, now time.Time) {
 	r.at = now
 }
 
-// liveView redraws the panel in place: it moves the cursor up over the
-// lines it drew last and clears to the end of the screen.
-type liveView struct {
-	w     io.Writer
-	width int // lines are cut to it, so that none wraps and upsets the count
-	drawn int
-	rates rates
+// liveView is what termview draws of st: the share bar, the steps, each
+// version's rate, 5xx share and p99 (of the step in force while the
+// rollout runs, since the start after), the last verdict and the reason.
+func liveView(st admin.Status, perS map[string]float64) termview.View {
+	stable, canary := st.Versions["stable"], st.Versions["canary"]
+	v := termview.View{
+		Title:  stable.Version + " → " + canary.Version,
+		Phase:  st.Phase,
+		Canary: canary.Version,
+		Share:  st.CanaryPercent,
+		Target: st.TargetPercent,
+		Step:   st.Step,
+	}
+	if done(st.Phase) {
+		v.Target = v.Share // nothing in flight any more
+	}
+	for _, s := range st.Steps {
+		v.Steps = append(v.Steps, s.Percent)
+	}
+	for _, role := range []string{"stable", "canary"} {
+		ver := st.Versions[role]
+		errRate, p99 := ver.ErrorRate, ver.P99Seconds
+		if ver.Step.Requests > 0 {
+			errRate, p99 = ver.Step.ErrorRate, ver.Step.P99Seconds
+		}
+		v.Versions = append(v.Versions, termview.Version{Name: ver.Version, RPS: perS[role], ErrorRate: errRate,
+			P99: time.Duration(p99 * float64(time.Second))})
+	}
+	if lv := st.LastVerdict; lv != nil {
+		v.Verdict = lv.Verdict + ": " + lv.Reason
+	}
+	if st.Reason != "" {
+		v.Log = []string{"reason: " + st.Reason}
+	}
+	return v
 }
 
-func (v *liveView) show(st admin.Status, now time.Time) error {
-	v.rates.update(st, now)
-	lines := panel(st, now, v.rates.perS)
+// eventLine is one event of the history as watch prints it.
+func eventLine(e admin.Event, steps int) string {
 	var b strings.Builder
-	if v.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", v.drawn)
+	fmt.Fprintf(&b, "%s %s", e.Time.Local().Format("15:04:05"), e.Kind)
+	if e.Step >= 0 && e.Kind != "succeeded" { // promoting fully skips steps
+		if steps > 0 {
+			fmt.Fprintf(&b, " step %d of %d", e.Step+1, steps)
+		} else {
+			fmt.Fprintf(&b, " step %d", e.Step+1)
+		}
 	}
-	for _, l := range lines {
-		b.WriteString(cut(l, v.width))
-		b.WriteByte('\n')
+	fmt.Fprintf(&b, ", canary %s", pct(e.CanaryPercent))
+	if e.Verdict != "" {
+		b.WriteString(", " + e.Verdict)
 	}
-	v.drawn = len(lines)
-	_, err := io.WriteString(v.w, b.String())
-	return err
+	if e.Reason != "" {
+		b.WriteString(": " + e.Reason)
+	}
+	return b.String()
 }
 
-// cut shortens s to width runes (our lines hold no double-width runes).
-func cut(s string, width int) string {
-	if width <= 1 {
-		return s
+// newEvents returns the events of h after last (the last one printed);
+// all of them when last is not among them (the first read, or the ring
+// moved past it).
+func newEvents(h []admin.Event, last *admin.Event) []admin.Event {
+	if last == nil {
+		return h
 	}
-	r := []rune(s)
-	if len(r) < width {
-		return s
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i] == *last {
+			return h[i+1:]
+		}
 	}
-	return string(r[:width-2]) + "…"
-}
-
-// lineView prints one line each time what it shows changes.
-type lineView struct {
-	w     io.Writer
-	last  string
-	rates rates
-}
-
-func (v *lineView) show(st admin.Status, now time.Time) error {
-	v.rates.update(st, now)
-	line := summary(st)
-	if line == v.last {
-		return nil
-	}
-	v.last = line
-	_, err := fmt.Fprintf(v.w, "%s %s\n", now.Format("15:04:05"), line)
-	return err
+	return h
 }
 
 // summary is the one-line form: what changes when the rollout moves.
