@@ -36,6 +36,9 @@ type config struct {
 	progressDeadline             time.Duration
 	rollbackWindow               time.Duration
 	drainTimeout                 time.Duration
+	maxConns, adminMaxConns      int
+	readTimeout, writeTimeout    time.Duration
+	idleTimeout                  time.Duration
 }
 
 // flagError is a problem the flag package has already reported (with the
@@ -78,6 +81,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&progressDeadline, "progress-deadline", 10*time.Minute, "roll back when a step makes no progress (analysis without a verdict) for this long")
 	fs.DurationVar(&rollbackWindow, "rollback-window", time.Hour, "after success, POST /abort still returns all traffic to stable for this long (0: never)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections the proxy holds at once; more wait to be accepted (0: from the open-file limit)")
+	fs.IntVar(&c.adminMaxConns, "admin-max-conns", 32, "most connections the admin API holds at once")
+	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "longest a client may take to send a whole request, headers and body (a slow upstream is not cut by it)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", time.Minute, "longest one write of a response may block on a client that does not read (a response that keeps flowing is never cut)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a keep-alive connection idle this long")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: canaryproxy -stable URL -canary URL [flags]\n\n")
 		fs.PrintDefaults()
@@ -176,6 +184,20 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		if d.v < 0 {
 			bad(d.flag, "%v is negative", d.v)
 		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"read-timeout", c.readTimeout}, {"write-timeout", c.writeTimeout}, {"idle-timeout", c.idleTimeout}} {
+		if d.v <= 0 {
+			bad(d.flag, "%v must be positive", d.v)
+		}
+	}
+	if c.maxConns < 0 {
+		bad("max-conns", "%d is negative", c.maxConns)
+	}
+	if c.adminMaxConns < 1 {
+		bad("admin-max-conns", "%d must be at least 1", c.adminMaxConns)
 	}
 	if progressDeadline == 0 {
 		bad("progress-deadline", "must be positive")

@@ -60,10 +60,31 @@
 //	-progress-deadline D    roll back a step stuck without a verdict this long (10m)
 //	-rollback-window D      after success, /abort still rolls back this long (1h)
 //	-drain-timeout D        on SIGINT/SIGTERM, wait this long for requests (30s)
+//	-max-conns N            client connections the proxy holds at once (0: what the open-file limit affords)
+//	-admin-max-conns N      connections the admin API holds at once (32)
+//	-read-timeout D         longest a client may take to send a whole request (1m)
+//	-write-timeout D        longest one write of a response may stall (1m)
+//	-idle-timeout D         close keep-alive connections idle this long (1m)
+//
+// # Limits
+//
+// Each listener holds a bounded number of connections; more wait in the
+// kernel's accept queue, where they cost no file descriptor. The proxy's
+// bound, by default, is half of what the open-file limit leaves after the
+// admin API's bound and 64 for the program (each proxied connection may
+// hold an upstream connection too): 208 at 512 open files, 9,952 at
+// 20,000. So a flood of idle or slow clients on the proxy port can neither
+// starve the admin API, which an abort needs, nor the upstream connections
+// of the requests being served. Every phase of a connection is timed: its
+// headers (10s; 5s on the admin port), the whole request (-read-timeout), each write
+// of the response (-write-timeout: a response that keeps flowing, such as
+// a download or server-sent events, is never cut), and idleness between
+// requests (-idle-timeout; 30s on the admin port).
 //
 // # Admin API
 //
-// On -admin:
+// On -admin, the handler of package github.com/ramp-go/ramp/admin (which a
+// host's own proxy mounts in one line), driven by cmd/rampctl:
 //
 //	GET  /          status page: share over time, per-version error rate, events
 //	GET  /status    JSON: phase, canary_percent, step, reason, per-version counts, …
@@ -76,6 +97,7 @@
 //	POST /resume        continue a paused rollout
 //	POST /abort         roll back now; reason in ?reason= or the body (text or {"reason": …});
 //	                    after success, within -rollback-window, returns all traffic to stable
+//	POST /retry         after a rollback, start the rollout again from its first step
 //
 // The POST operations require "Authorization: Bearer <token>" with the token
 // of -admin-token or $RAMP_ADMIN_TOKEN. They answer 200 with the status,
@@ -108,6 +130,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/admin"
 )
 
 func main() {
@@ -162,18 +187,11 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 		fmt.Fprintf(stderr, "canaryproxy: -admin: %v\n", err)
 		return 1
 	}
-	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
-	proxySrv := &http.Server{
-		Handler:           p.splitter,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          errLog,
-	}
-	adminSrv := &http.Server{
-		Handler:           p.adminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          errLog,
-	}
+	proxySrv, adminSrv := p.servers()
+	var unused unusedConns
+	proxySrv.ConnState, adminSrv.ConnState = unused.track, unused.track
+	maxConns := proxyConnLimit(p.cfg.maxConns, p.cfg.adminMaxConns, openFileLimit())
+	proxyLn, adminLn = newLimitListener(proxyLn, maxConns), newLimitListener(adminLn, p.cfg.adminMaxConns)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- fmt.Errorf("-listen: %w", proxySrv.Serve(proxyLn)) }()
 	go func() { serveErr <- fmt.Errorf("-admin: %w", adminSrv.Serve(adminLn)) }()
@@ -189,10 +207,11 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	}()
 	go func() {
 		defer bg.Done()
-		p.timeline.sample(rolloutCtx, p, time.Second)
+		p.admin.Run(rolloutCtx)
 	}()
 
 	p.log.Info("serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"max_conns", maxConns, "admin_max_conns", p.cfg.adminMaxConns,
 		"stable", p.cfg.stable.Redacted(), "canary", p.cfg.canary.Redacted())
 	if ready != nil {
 		ready(proxyLn.Addr().String(), adminLn.Addr().String())
@@ -213,6 +232,9 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	for _, srv := range servers {
 		go func() { drained <- srv.Shutdown(drainCtx) }()
 	}
+	// Shutdown would wait 5s for connections that never sent a request
+	// (a client's spare keep-alive dial): they carry nothing to drain.
+	unused.closeAll()
 	cutOff := false
 	for range servers {
 		cutOff = <-drained != nil || cutOff
@@ -230,17 +252,72 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	return code
 }
 
-// runRollout drives the rollout to its end. An error other than ctx ending
-// leaves the proxy serving with the route in force: stopping would take
-// both versions down.
+// servers returns the proxy's and the admin API's servers. Every phase of a
+// connection has a bound: the headers (10s, 5s on the admin API), the
+// whole request (-read-timeout; 10s on the admin API: net/http lifts it
+// once the body is read, so a slow upstream is not cut), each write of a
+// response (-write-timeout, per write because proxied responses may
+// stream; the admin API's answers are whole, bounded by the abort's wait)
+// and idleness between requests (-idle-timeout; 30s on the admin API).
+func (p *proxy) servers() (proxySrv, adminSrv *http.Server) {
+	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
+	proxySrv = newProxyServer(p.splitter, p.cfg.readTimeout, p.cfg.writeTimeout, p.cfg.idleTimeout)
+	proxySrv.ErrorLog = errLog
+	adminSrv = &http.Server{
+		Handler:           p.admin,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      admin.DefaultAbortTimeout + 10*time.Second,
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          errLog,
+	}
+	return proxySrv, adminSrv
+}
+
+func newProxyServer(h http.Handler, read, write, idle time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           writeDeadlines(h, write),
+		ReadHeaderTimeout: min(10*time.Second, read),
+		ReadTimeout:       read,
+		IdleTimeout:       idle,
+	}
+}
+
+// runRollout drives the rollout to its end, and again after each POST
+// /retry. An error other than ctx ending leaves the proxy serving with the
+// route in force: stopping would take both versions down.
 func (p *proxy) runRollout(ctx context.Context) {
-	err := p.rollout.Run(ctx)
-	switch {
-	case err == nil:
-		st := p.rollout.Status()
-		p.log.Info("rollout over: serving on", "phase", st.Phase.String(), "canary_percent", st.Percent)
-	case ctx.Err() != nil:
-	default:
-		p.log.Error("rollout stopped: serving on with the route in force", "err", err)
+	for {
+		err := p.rollout.Run(ctx)
+		switch {
+		case err == nil:
+			st := p.rollout.Status()
+			p.log.Info("rollout over: serving on", "phase", st.Phase.String(), "canary_percent", st.Percent)
+		case ctx.Err() != nil:
+			return
+		default:
+			p.log.Error("rollout stopped: serving on with the route in force", "err", err)
+			return
+		}
+		if !p.awaitRetry(ctx) {
+			return
+		}
+		p.log.Info("retrying the rollout from its first step")
+	}
+}
+
+// awaitRetry waits until the rollout is pending again (POST /retry after a
+// rollback) and reports whether it is; false when ctx ends first.
+func (p *proxy) awaitRetry(ctx context.Context) bool {
+	for {
+		changed := p.rollout.Changed()
+		if p.rollout.Status().Phase == ramp.Pending {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		}
 	}
 }

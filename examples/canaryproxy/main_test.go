@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ramp-go/ramp/admin"
 )
 
 // --- upstreams, the proxy under test, load ---
@@ -116,19 +119,19 @@ func (in *instance) shutdown(t *testing.T) int {
 
 func noEnv(string) string { return "" }
 
-func (in *instance) status(t *testing.T) statusJSON {
+func (in *instance) status(t *testing.T) admin.Status {
 	t.Helper()
 	resp, err := http.Get(in.admin + "/status")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var st statusJSON
+	var st admin.Status
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	return st
 }
 
 // waitFor polls /status until ok or the timeout.
-func (in *instance) waitFor(t *testing.T, timeout time.Duration, what string, ok func(statusJSON) bool) statusJSON {
+func (in *instance) waitFor(t *testing.T, timeout time.Duration, what string, ok func(admin.Status) bool) admin.Status {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -143,9 +146,9 @@ func (in *instance) waitFor(t *testing.T, timeout time.Duration, what string, ok
 	}
 }
 
-func (in *instance) waitPhase(t *testing.T, timeout time.Duration, phase string) statusJSON {
+func (in *instance) waitPhase(t *testing.T, timeout time.Duration, phase string) admin.Status {
 	t.Helper()
-	return in.waitFor(t, timeout, phase, func(st statusJSON) bool { return st.Phase == phase })
+	return in.waitFor(t, timeout, phase, func(st admin.Status) bool { return st.Phase == phase })
 }
 
 // post calls an admin operation with the bearer token (none when empty).
@@ -245,7 +248,7 @@ func allFrom(t *testing.T, url, name string, n int) {
 	}
 }
 
-func kinds(events []eventJSON) []string {
+func kinds(events []admin.Event) []string {
 	var out []string
 	for _, e := range events {
 		out = append(out, fmt.Sprintf("%s@%g", e.Kind, e.CanaryPercent))
@@ -370,7 +373,7 @@ func TestStickyUsersStayOnTheirVersion(t *testing.T) {
 	stable, canary := upstream(t, "stable"), upstream(t, "canary")
 	in := start(t, noEnv, "-stable", stable.URL, "-canary", canary.URL,
 		"-steps", "10,50", "-step-duration", "1m", "-sticky", "header:X-User", "-admin-token", "tok")
-	in.waitFor(t, 5*time.Second, "at 10%", func(st statusJSON) bool { return st.CanaryPercent == 10 })
+	in.waitFor(t, 5*time.Second, "at 10%", func(st admin.Status) bool { return st.CanaryPercent == 10 })
 
 	const users = 200
 	// versionOf asks three times per user and requires the same answer.
@@ -400,7 +403,7 @@ func TestStickyUsersStayOnTheirVersion(t *testing.T) {
 	at10 := versionOf()
 	code, _ := in.post(t, "/promote", "Bearer tok")
 	require.Equal(t, http.StatusOK, code)
-	in.waitFor(t, 5*time.Second, "at 50%", func(st statusJSON) bool { return st.CanaryPercent == 50 })
+	in.waitFor(t, 5*time.Second, "at 50%", func(st admin.Status) bool { return st.CanaryPercent == 50 })
 	at50 := versionOf()
 
 	for u := range users {
@@ -600,10 +603,10 @@ func TestStateSurvivesRestart(t *testing.T) {
 		"-state", state, "-stable-version", "v1", "-canary-version", "v2", "-admin-token", "t"}
 
 	first := start(t, noEnv, args...)
-	first.waitFor(t, 5*time.Second, "at 10%", func(st statusJSON) bool { return st.CanaryPercent == 10 })
+	first.waitFor(t, 5*time.Second, "at 10%", func(st admin.Status) bool { return st.CanaryPercent == 10 })
 	code, _ := first.post(t, "/promote", "Bearer t")
 	require.Equal(t, http.StatusOK, code)
-	first.waitFor(t, 5*time.Second, "at 50%", func(st statusJSON) bool { return st.CanaryPercent == 50 })
+	first.waitFor(t, 5*time.Second, "at 50%", func(st admin.Status) bool { return st.CanaryPercent == 50 })
 	require.Equal(t, 0, first.shutdown(t))
 	_, err := os.Stat(state)
 	require.NoError(t, err)
@@ -627,7 +630,7 @@ func TestStatusPageAndMetrics(t *testing.T) {
 	}
 
 	st := in.status(t)
-	assert.Equal(t, []stepJSON{{Percent: 50, DurationSeconds: 60}}, st.Steps)
+	assert.Equal(t, []admin.Step{{Percent: 50, DurationSeconds: 60}}, st.Steps)
 	assert.Equal(t, int64(40), st.Versions["stable"].Requests+st.Versions["canary"].Requests)
 	assert.Equal(t, int64(40), st.Versions["stable"].Step.Requests+st.Versions["canary"].Step.Requests)
 	assert.Equal(t, 0.01, st.Limits.MaxErrorRate)
@@ -654,6 +657,7 @@ func TestStatusPageAndMetrics(t *testing.T) {
 	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 	assert.Contains(t, string(page), "<svg")
 	local := strings.ReplaceAll(string(page), `"http://www.w3.org/2000/svg"`, "") // a namespace name, not a fetch
+	local = strings.Replace(local, `<link rel="icon" href="data:,">`, "", 1)      // no icon: no request for /favicon.ico
 	for _, ref := range []string{"://", "src=", "href=", "@import"} {
 		assert.NotContains(t, local, ref, "no external assets")
 	}
@@ -736,4 +740,52 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, c.want, cfg.stickyKey(r))
 		})
 	}
+}
+
+// rawAbort sends an authorized POST /abort with the given framing and body
+// over a raw connection, half-closes it and returns the status line.
+func rawAbort(t *testing.T, adminURL, framing, body string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(adminURL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /abort HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer t\r\n"+framing+"\r\n\r\n"+body)
+	require.NoError(t, err)
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	return strings.TrimSpace(line)
+}
+
+func TestUnreadableAbortBodyIs400(t *testing.T) {
+	t.Parallel()
+	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	in := start(t, noEnv, "-stable", stable.URL, "-canary", canary.URL, "-steps", "10", "-step-duration", "1m", "-admin-token", "t")
+	in.waitPhase(t, 5*time.Second, "progressing")
+	for _, c := range []struct{ name, framing, body, want string }{
+		{"malformed chunked", "Transfer-Encoding: chunked", "zz\r\nabc\r\n0\r\n\r\n", "400"},
+		{"short of Content-Length", "Content-Length: 100", "abc", "400"},
+		{"over the limit", "Content-Length: 5000", strings.Repeat("x", 5000), "413"},
+	} {
+		line := rawAbort(t, in.admin, c.framing, c.body)
+		assert.Contains(t, line, " "+c.want+" ", "%s: %s", c.name, line)
+	}
+	assert.Equal(t, "progressing", in.status(t).Phase, "no abort from an unreadable body")
+}
+
+func TestShutdownDoesNotWaitForConnectionsWithoutARequest(t *testing.T) {
+	t.Parallel()
+	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	in := start(t, noEnv, "-stable", stable.URL, "-canary", canary.URL, "-steps", "10", "-step-duration", "1m")
+	for _, addr := range []string{in.proxy, in.admin} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://")) // a spare keep-alive dial: no request
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	time.Sleep(50 * time.Millisecond) // accepted
+	t0 := time.Now()
+	require.Equal(t, 0, in.shutdown(t))
+	// net/http's Shutdown waits 5s for such connections.
+	assert.Less(t, time.Since(t0), 4*time.Second, "drained without waiting on unused connections")
 }

@@ -9,8 +9,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/admin"
 	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
@@ -25,12 +27,12 @@ type proxy struct {
 	rec      *analysis.Recorder
 	splitter *traffic.Splitter
 	rollout  *ramp.Rollout
-	reg      *prometheus.Registry
-	timeline *timeline
+	events   *admin.Events
+	admin    *admin.Handler
 }
 
 func newProxy(ctx context.Context, cfg *config, log *slog.Logger) (*proxy, error) {
-	p := &proxy{cfg: cfg, log: log, timeline: newTimeline(200, 600)}
+	p := &proxy{cfg: cfg, log: log, events: &admin.Events{}}
 
 	// The recorder must remember a whole step, the span the analysis
 	// judges, and then some: a step without enough requests yet is
@@ -105,13 +107,23 @@ func newProxy(ctx context.Context, cfg *config, log *slog.Logger) (*proxy, error
 		return nil, err
 	}
 
-	p.reg = prometheus.NewRegistry()
+	reg := prometheus.NewRegistry()
 	recMetrics, err := analysis.NewCollector(rec, analysis.CollectorOptions{})
 	if err != nil {
 		return nil, err
 	}
-	p.reg.MustRegister(recMetrics, ramp.NewCollector(r),
+	reg.MustRegister(recMetrics, ramp.NewCollector(r),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.admin = admin.NewHandler(r, admin.Options{
+		Token:     cfg.adminToken,
+		Steps:     cfg.steps,
+		Figures:   rec,
+		Upstreams: map[string]string{cfg.stableVersion: cfg.stable.Redacted(), cfg.canaryVersion: cfg.canary.Redacted()},
+		Limits:    admin.Limits{MaxErrorRate: cfg.maxErrorRate, MaxP99: cfg.maxP99, MinSamples: cfg.minSamples},
+		Events:    p.events,
+		Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger:    log,
+	})
 	return p, nil
 }
 
@@ -160,7 +172,7 @@ func (p *proxy) guard(rec *analysis.Recorder) *rollback.Guard {
 }
 
 func (p *proxy) onEvent(e ramp.Event) {
-	p.timeline.addEvent(e)
+	p.events.Add(e)
 	attrs := []any{"step", e.Step, "canary_percent", e.Percent, "phase", e.Phase.String()}
 	if e.Result != nil {
 		attrs = append(attrs, "verdict", e.Result.Verdict.String())

@@ -157,6 +157,17 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	if o.stableServer != "" && o.stableServer == o.canaryServer {
 		bad("canary-server", "%q is also the stable server", o.canaryServer)
 	}
+	for _, f := range []struct{ name, val string }{{"stable-version", o.stableVersion}, {"canary-version", o.canaryVersion}} {
+		// The labels ramp.New would refuse, caught here so that nothing
+		// starts (no HAProxy or Prometheus call) with a bad command line.
+		// A label left to default is its server's name, checked above.
+		switch {
+		case strings.TrimSpace(f.val) != f.val || strings.ContainsAny(f.val, " \t\r\n"):
+			bad(f.name, "%q contains white space", f.val)
+		case strings.EqualFold(f.val, "latest"):
+			bad(f.name, "%q is not an immutable release name", f.val)
+		}
+	}
 	if o.stableVersion == "" {
 		o.stableVersion = o.stableServer
 	}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ramp-go/ramp/admin"
+	"github.com/ramp-go/ramp/internal/integration"
+)
+
+// flood opens n connections to addr that hold it without finishing a
+// request: a third connect and send nothing, a third send half a header,
+// a third send headers announcing a body of a megabyte and then 10 bytes.
+// It returns them (the ones the kernel took) and how many were refused or
+// timed out.
+func flood(addr string, n int) (conns []net.Conn, failed int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+			if err == nil {
+				c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+				switch i % 3 {
+				case 1:
+					_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: flood\r\nX-Slow: ")
+				case 2:
+					_, err = io.WriteString(c, "POST / HTTP/1.1\r\nHost: flood\r\nContent-Length: 1000000\r\n\r\n0123456789")
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed++
+				if c != nil {
+					c.Close()
+				}
+				return
+			}
+			conns = append(conns, c)
+		}()
+	}
+	wg.Wait()
+	return conns, failed
+}
+
+// TestAbortGetsThroughAFloodedProxyPort runs canaryproxy with 512 open
+// files at most and floods its proxy port with 1,000 idle and slow
+// connections: the admin API still answers and an abort still rolls back,
+// nothing fails for want of file descriptors, and once the flood ends the
+// proxy serves again.
+func TestAbortGetsThroughAFloodedProxyPort(t *testing.T) {
+	prlimit := integration.Binary(t, "prlimit")
+	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	c := startChild(t, []string{prlimit, "--nofile=512:512"},
+		"-stable", stable.URL, "-canary", canary.URL, "-steps", "10,50", "-step-duration", "1m", "-admin-token", "t")
+	require.Contains(t, c.stdout.String(), "max_conns=208", "the budget follows the open-file limit: (512-32-64)/2")
+
+	began := time.Now()
+	conns, failed := flood(strings.TrimPrefix(c.proxy, "http://"), 1000)
+	t.Logf("flood: %d connections held, %d refused or timed out, in %v", len(conns), failed, time.Since(began).Round(time.Millisecond))
+	require.Greater(t, len(conns), 208, "the flood is larger than the proxy's connection bound")
+	defer func() {
+		for _, fc := range conns {
+			fc.Close()
+		}
+	}()
+
+	// The admin API answers while the flood holds the proxy port.
+	adminClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	var lat []time.Duration
+	for range 200 {
+		t0 := time.Now()
+		resp, err := adminClient.Get(c.admin + "/status")
+		require.NoError(t, err)
+		var st admin.Status
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	t.Logf("admin GET /status under the flood (machine shared, loaded): p50 %v, p99 %v, max %v over %d requests",
+		lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], len(lat))
+
+	req, err := http.NewRequest(http.MethodPost, c.admin+"/abort?reason=flood+drill", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer t")
+	t0 := time.Now()
+	resp, err := adminClient.Do(req)
+	require.NoError(t, err)
+	var res admin.OpResult
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&res))
+	resp.Body.Close()
+	// (Without the connection bound, the flood used up the descriptors:
+	// upstream dials failed, the canary's 502s rolled it back before the
+	// abort, and both listeners logged "too many open files".)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "abort: %+v", res)
+	assert.Equal(t, "rolled_back", res.Phase)
+	t.Logf("abort under the flood answered in %v", time.Since(t0).Round(time.Microsecond))
+
+	// The flood ends; normal requests are served (those queued behind the
+	// flood's connections are accepted as the proxy closes them).
+	for _, fc := range conns {
+		fc.Close()
+	}
+	conns = nil
+	client := &http.Client{Timeout: 30 * time.Second}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				resp, err := client.Get(c.proxy)
+				if !assert.NoError(t, err) {
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if assert.Equal(t, http.StatusOK, resp.StatusCode) && assert.Equal(t, "stable", string(b), "rolled back: all to stable") {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int64(200), ok.Load())
+	for _, out := range []string{c.stdout.String(), c.stderr.String()} {
+		assert.NotContains(t, out, "too many open files")
+	}
+	select {
+	case <-c.exited:
+		t.Fatal(fmt.Sprintf("canaryproxy exited: %v", c.cmd.ProcessState))
+	default:
+	}
+}
