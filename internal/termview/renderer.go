@@ -159,6 +159,24 @@ func (r *Renderer) Println(line string) error {
 	return r.err
 }
 
+// Finish leaves the panel on screen as last drawn and lets it be: later
+// Println lines go below it, and the next Draw starts a new panel below
+// them. Use it when the release shown has ended and something follows (a
+// summary, the next release in its own panel). In plain mode it does
+// nothing.
+func (r *Renderer) Finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || !r.live {
+		return
+	}
+	if r.hasView {
+		r.redrawLocked()
+	}
+	r.hasView, r.view = false, View{}
+	r.drawn = r.drawn[:0]
+}
+
 // Close stops following resizes and, in the live view, draws the last
 // panel once more, leaves it on screen and restores the terminal (cursor
 // shown, colours reset). It is safe to call more than once and from any

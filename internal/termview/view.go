@@ -362,7 +362,7 @@ func verdictStyle(verdict string) style {
 	switch {
 	case strings.HasPrefix(verdict, "pass"):
 		return green
-	case strings.HasPrefix(verdict, "fail"), strings.HasPrefix(verdict, "error"):
+	case strings.HasPrefix(verdict, "fail"), strings.HasPrefix(verdict, "error"), strings.HasPrefix(verdict, "rollback"):
 		return red
 	}
 	return plain
