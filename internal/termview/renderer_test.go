@@ -122,13 +122,13 @@ func TestRedrawAfterShrinkGoesUpByScreenRows(t *testing.T) {
 	r.fixedW = 60
 	out.Reset()
 	require.NoError(t, r.Draw(sampleView(5)))
-	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[J", want)), "%q", out.String()[:20])
+	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[K", want)), "%q", out.String()[:20])
 
 	// Wider again: nothing reflows, the panel takes one row per row.
 	r.fixedW = 120
 	out.Reset()
 	require.NoError(t, r.Draw(sampleView(5)))
-	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[J", len(r.view.layout(60, 29)))), "%q", out.String()[:20])
+	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[K", len(r.view.layout(60, 29)))), "%q", out.String()[:20])
 }
 
 func TestScreenRows(t *testing.T) {
