@@ -411,7 +411,7 @@ func playRelease(ctx context.Context, o options, stable, canary string, splitter
 		rel.faultAt = at
 	}
 	ui.track(r)
-	stopAbort := abortOnInterrupt(ctx, r, &rel.interrupted)
+	stopAbort := abortOnInterrupt(ctx, r, ui, &rel.interrupted)
 	err = r.Run(runCtx)
 	stopAbort()
 	if err != nil {
@@ -443,11 +443,12 @@ const abortGrace = 10 * time.Second
 // abortOnInterrupt rolls r back when ctx is cancelled (the user pressed
 // Ctrl-C) and records that in *interrupted. The returned function stops
 // watching and waits for an abort under way.
-func abortOnInterrupt(ctx context.Context, r *ramp.Rollout, interrupted *bool) (stop func()) {
+func abortOnInterrupt(ctx context.Context, r *ramp.Rollout, ui *ui, interrupted *bool) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
+		defer ui.r.RestoreOnPanic()
 		select {
 		case <-ctx.Done():
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)

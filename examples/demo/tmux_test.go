@@ -89,10 +89,9 @@ func finalChecks(t *testing.T, p *tmuxtest.Pane) string {
 // faulty one the guard rolls back.
 const demoArgs = "-speed 4 -rps 400"
 
-// The demo in a real terminal at the sizes people use (and a small one, where
-// the panel fills the screen): one panel redrawn in
-// place, no line wider than the terminal, valid UTF-8 throughout, the
-// summary at the end, exit status 0.
+// The demo in a real terminal at the sizes people use, and a small one where
+// the panel fills the screen: one panel redrawn in place, no line wider than
+// the terminal, valid UTF-8 throughout, the summary at the end, exit 0.
 func TestDemoInTerminal(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {120, 40}, {250, 50}, {50, 12}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {

@@ -46,6 +46,7 @@ func newUI(w io.Writer, plain bool, rec *analysis.Recorder) *ui {
 }
 
 func (u *ui) loop() {
+	defer u.r.RestoreOnPanic()
 	defer close(u.done)
 	period := time.Second
 	if u.r.Live() {
@@ -136,6 +137,7 @@ func (u *ui) untrack() {
 // analysis verdicts stay in the panel (their full text is in the plain log
 // and in Status).
 func (u *ui) event(e ramp.Event) {
+	defer u.r.RestoreOnPanic() // it runs on the rollout's goroutine
 	u.mu.Lock()
 	line, milestone := eventText(e, u.stable, u.canary)
 	if line == "" {
