@@ -64,6 +64,7 @@ type Renderer struct {
 	err        error // the first write error
 
 	stopResize func()
+	restoreVT  func()
 }
 
 // New returns a Renderer writing to w. It decides once whether w gets the
@@ -73,7 +74,7 @@ func New(w io.Writer, o Options) *Renderer {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	r := &Renderer{w: w, fd: -1, plainEvery: o.PlainInterval, stopResize: func() {}}
+	r := &Renderer{w: w, fd: -1, plainEvery: o.PlainInterval, stopResize: func() {}, restoreVT: func() {}}
 	if r.plainEvery == 0 {
 		r.plainEvery = time.Second
 	}
@@ -84,6 +85,13 @@ func New(w io.Writer, o Options) *Renderer {
 		r.fixedW, r.fixedH = o.Width, o.Height
 	}
 	r.live = !o.Plain && getenv("TERM") != "dumb" && (r.fd >= 0 || r.fixedW > 0)
+	if r.live && r.fd >= 0 {
+		restore, ok := enableVT(r.fd)
+		if ok {
+			r.restoreVT = restore
+		}
+		r.live = ok
+	}
 	r.color = r.live && getenv("NO_COLOR") == ""
 	if r.live && r.fixedW == 0 {
 		r.stopResize = onResize(r.resized)
@@ -187,6 +195,7 @@ func (r *Renderer) Close() error {
 		}
 		r.write(restore)
 		r.hidden = false
+		r.restoreVT()
 	}
 	err := r.err
 	r.mu.Unlock()

@@ -224,8 +224,9 @@ func (v View) bar(width int) row {
 	return row{{label, bold}, {filled + partial, phaseStyle(v.Phase)}, {empty, dim}, {share, plain}}
 }
 
-// maxBar is the widest the bar gets: wider says nothing more.
-const maxBar = 60
+// maxBar is the widest the bar gets: one cell per percent; wider says
+// nothing more.
+const maxBar = 100
 
 // eighths are the block elements U+2589–U+258F: a cell filled by 1/8 to 7/8.
 var eighths = [...]string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
