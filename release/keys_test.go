@@ -55,12 +55,12 @@ func TestKeysKnownAnswers(t *testing.T) {
 	recs := weekOfReleases()
 	now := t0.Add(7 * d)
 	for _, tc := range []struct {
-		name                             string
-		keys                             release.Keys
-		deployments, finished, rolled    int
-		perDay, cfr                      float64
-		lead, restore                    time.Duration
-		freq, leadBand, cfrBand, restore_ release.Band
+		name                                 string
+		keys                                 release.Keys
+		deployments, finished, rolled        int
+		perDay, cfr                          float64
+		lead, restore                        time.Duration
+		freq, leadBand, cfrBand, restoreBand release.Band
 	}{
 		{"prod, the whole week", release.KeysOfRecords(recs, "prod", now, 7*d),
 			5, 4, 1, 5.0 / 7, 0.25, 6 * time.Hour, 30 * time.Minute,
@@ -84,7 +84,7 @@ func TestKeysKnownAnswers(t *testing.T) {
 			assert.InDelta(t, tc.cfr, k.ChangeFailureRate, 1e-9)
 			assert.Equal(t, tc.lead, k.MedianLeadTime)
 			assert.Equal(t, tc.restore, k.MedianTimeToRestore)
-			assert.Equal(t, []release.Band{tc.freq, tc.leadBand, tc.cfrBand, tc.restore_}, []release.Band{k.Frequency, k.LeadTime, k.FailureRate, k.Restore})
+			assert.Equal(t, []release.Band{tc.freq, tc.leadBand, tc.cfrBand, tc.restoreBand}, []release.Band{k.Frequency, k.LeadTime, k.FailureRate, k.Restore})
 		})
 	}
 	k := release.KeysOfRecords(recs, "prod", t0.Add(3*d+12*time.Hour), 3*d)
