@@ -409,3 +409,24 @@ func TestEnvironmentWindow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "carol", rec.Path[0].OverrideBy, "the override is in the history")
 }
+
+// FuzzDecodeLedger: any history file gives a ledger or an error, never a
+// panic, and a ledger it gives has a label on every release.
+func FuzzDecodeLedger(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "releases-v1.json"))
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte(`{"format":2}`))
+	f.Add([]byte(`{"format":1,"releases":[{"identity":{"label":"v1.0.0"},"path":[{"env":"dev","status":"running"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := release.DecodeLedger(data)
+		if err != nil {
+			return
+		}
+		for _, r := range l.Releases {
+			if r.Identity.Label == "" {
+				t.Fatal("a release without a label")
+			}
+		}
+	})
+}
