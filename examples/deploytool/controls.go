@@ -30,6 +30,7 @@ const (
 type controls struct {
 	lockFile     string
 	windowsFile  string
+	windowWait   time.Duration
 	calendar     *window.Calendar
 	overrideBy   string
 	overrideWhy  string
@@ -56,6 +57,7 @@ type controlFlags struct {
 func addControlFlags(fs *flag.FlagSet, c *controls, raw *controlFlags) {
 	fs.StringVar(&c.lockFile, "lock", "", "deploy lock `file` (flock): a second deploytool on the same file exits 4 naming the holder")
 	fs.StringVar(&c.windowsFile, "windows", "", "deployment windows `file` (JSON, see README): outside them deploytool exits 5 and a running rollout holds its step")
+	fs.DurationVar(&c.windowWait, "window-wait", 0, "how long to wait for a closed window to open before exiting 5 (0: exit at once)")
 	fs.StringVar(&c.overrideBy, "override-by", "", "`person` overriding a closed window for this run (recorded); needs -override-reason")
 	fs.StringVar(&c.overrideWhy, "override-reason", "", "`why` the window is overridden")
 	fs.StringVar(&c.historyFile, "history", "", "release history `file` (JSON) of the environment pipeline, shared by the jobs of all environments")
@@ -93,6 +95,9 @@ func (c *controls) check(raw *controlFlags, canary string, bad func(name, format
 	}
 	if c.overrideBy != "" && c.windowsFile == "" {
 		bad("override-by", "there is no -windows file to override")
+	}
+	if c.windowWait < 0 {
+		bad("window-wait", "%v is negative", c.windowWait)
 	}
 	if c.promote && c.env == "" {
 		bad("env", "required by promote")
@@ -210,6 +215,14 @@ func controlled(ctx context.Context, o *options, out *lockedWriter, stderr io.Wr
 		// rollout deploytool runs.
 		if err := c.calendar.Override(window.Override{Who: c.overrideBy, Why: c.overrideWhy, At: now, Until: now.Add(24 * time.Hour)}); err != nil {
 			return fail(exitUsage, "-override-by: %v", err)
+		}
+	}
+	if c.calendar != nil && c.windowWait > 0 {
+		if d := c.calendar.Check(time.Now()); !d.Open {
+			out.printf("deploytool: waiting up to %v for the deployment window: %s\n", c.windowWait, d.Reason)
+			wctx, cancel := context.WithTimeout(ctx, c.windowWait)
+			_, _ = window.Wait(wctx, c.calendar, nil, 0) // still closed: refused below
+			cancel()
 		}
 	}
 	if c.env == "" {

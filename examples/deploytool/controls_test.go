@@ -106,6 +106,23 @@ func TestOutsideTheWindowExits5(t *testing.T) {
 	assert.Contains(t, r.stderr, "deploytool: haproxy:")
 }
 
+func TestWindowWait(t *testing.T) {
+	now := time.Now()
+	frozen := freezeFile(t, now.Add(-time.Hour), now.Add(1500*time.Millisecond))
+	r := runTool(context.Background(), noSite(t, "-windows", frozen, "-window-wait", "200ms")...)
+	assert.Equal(t, exitWindowClosed, r.code, "still closed after the wait: %s", r.stderr)
+	assert.Contains(t, r.stdout, `deploytool: waiting up to 200ms for the deployment window: closed by freeze "maintenance"`)
+
+	r = runTool(context.Background(), noSite(t, "-windows", frozen, "-window-wait", "1m")...)
+	assert.Equal(t, exitError, r.code, "the window opened: on to the preflight, which fails without HAProxy: %s", r.stderr)
+	assert.Contains(t, r.stderr, "deploytool: haproxy:")
+	assert.False(t, time.Now().Before(now.Add(1500*time.Millisecond)), "it waited for the freeze to end")
+
+	r = runTool(context.Background(), noSite(t, "-window-wait", "-1s")...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "-window-wait: -1s is negative")
+}
+
 func TestPipelineRefusalsExit6(t *testing.T) {
 	history := filepath.Join(t.TempDir(), "releases.json")
 	r := runTool(context.Background(), append([]string{"promote"}, noSite(t, "-env", "prod", "-history", history, "-canary-version", "v1.0.0", "-approved-by", "alice")...)...)
