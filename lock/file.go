@@ -56,13 +56,13 @@ func NewFile(path, name string) *File {
 func (l *File) Path() string { return l.path }
 
 // acquireTries is how often TryAcquire tries flock before it reports the
-// lock held. Holder takes a shared lock for a moment to see whether the
-// lock is free; a TryAcquire that meets that probe must not report a holder
-// that does not exist, so it tries again after a short pause. Two tries
-// 2 ms apart keep "fails fast" true.
+// lock held. Holder takes a shared lock for a few microseconds to see
+// whether the lock is free; a TryAcquire that meets that probe must not
+// report a holder that does not exist, so it tries once more after a
+// millisecond. A held lock is reported in about a millisecond.
 const (
-	acquireTries = 3
-	acquirePause = 2 * time.Millisecond
+	acquireTries = 2
+	acquirePause = time.Millisecond
 )
 
 var _ Lock = (*File)(nil)
