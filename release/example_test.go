@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ramp-go/ramp/release"
 	"github.com/ramp-go/ramp/rollback"
 )
@@ -88,4 +90,41 @@ func ExampleKeysOf() {
 	fmt.Println(k)
 	// Output:
 	// deployment frequency 1.00/day (elite), lead time 2h0m0s (elite), change failure rate 10% (1 of 10) (high), time to restore 3m0s (elite)
+}
+
+// The four keys as Prometheus metrics, computed at every scrape from the
+// pipeline's history.
+func ExampleNewCollector() {
+	ctx := context.Background()
+	p, _ := release.New(release.Config{Environments: []release.Environment{{Name: "prod",
+		Run: func(context.Context, release.Identity) (release.Outcome, error) {
+			return release.Outcome{Succeeded: true}, nil
+		}}}})
+	_, _ = p.Promote(ctx, "prod", release.Identity{Label: "v2.0.0", CommitTime: time.Now().Add(-3 * time.Hour)})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(release.NewCollector(func() release.Keys {
+		recs, _ := p.Records(ctx)
+		return release.KeysOfRecords(recs, "prod", time.Now(), 30*24*time.Hour)
+	}, release.CollectorOpts{ConstLabels: prometheus.Labels{"service": "checkout"}}))
+	families, _ := reg.Gather()
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			label := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "key" {
+					label = "{" + l.GetValue() + "}"
+				}
+			}
+			fmt.Printf("%s%s %.4g\n", f.GetName(), label, m.GetGauge().GetValue())
+		}
+	}
+	// Output:
+	// ramp_dora_band{change_failure_rate} 4
+	// ramp_dora_band{deployment_frequency} 2
+	// ramp_dora_band{lead_time} 4
+	// ramp_dora_band{time_to_restore} 0
+	// ramp_dora_change_failure_ratio 0
+	// ramp_dora_deployments_per_day 0.03333
+	// ramp_dora_lead_time_seconds 1.08e+04
 }
