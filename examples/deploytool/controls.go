@@ -342,6 +342,16 @@ func promote(ctx context.Context, o *options, out *lockedWriter, stderr io.Write
 	}
 	out.printf("deploytool: release %s into %s (pipeline %s)\n", c.id.Label, c.env, strings.Join(c.envs, " → "))
 	st, err := p.Promote(ctx, c.env, c.id)
+	if errors.Is(err, release.ErrRunning) && c.lockFile != "" {
+		// We hold the deploy lock, so the run the history calls running is
+		// dead (killed, or its host lost): its outcome is unknown, and the
+		// release goes no further.
+		if aerr := p.Abandon(ctx, c.env, c.id.Label, "its deploytool run ended without recording how (killed?); found by a later run holding -lock"); aerr != nil {
+			err = errors.Join(err, aerr)
+		} else {
+			err = fmt.Errorf("%w; marked failed: its run died before it ended, so the release is stopped; release a new version", err)
+		}
+	}
 	switch {
 	case errors.Is(err, release.ErrDone):
 		out.printf("deploytool: %v: nothing to do\n", err)

@@ -171,6 +171,26 @@ func TestPipelineRefusalsExit6(t *testing.T) {
 	assert.Equal(t, "deploytool exited 1", prod.Reason)
 }
 
+// A run killed mid-rollout leaves its stage running; the next run that
+// holds the lock marks it failed: the release's outcome is unknown.
+func TestDeadRunIsAbandoned(t *testing.T) {
+	history := writeFile(t, "releases.json", `{"format":1,"releases":[{"identity":{"label":"v1.0.0"},"path":[
+		{"env":"dev","status":"running","start":"2026-12-01T09:00:00Z"}]}]}`)
+	args := append([]string{"promote"}, noSite(t, "-env", "dev", "-history", history, "-canary-version", "v1.0.0")...)
+	r := runTool(context.Background(), args...)
+	assert.Equal(t, exitRefused, r.code)
+	assert.Contains(t, r.stderr, "its rollout in dev started at 2026-12-01T09:00:00Z has not ended")
+	assert.NotContains(t, r.stderr, "marked failed", "without the lock it cannot know the run is dead")
+
+	r = runTool(context.Background(), append(args, "-lock", filepath.Join(t.TempDir(), "app.lock"))...)
+	assert.Equal(t, exitRefused, r.code)
+	assert.Contains(t, r.stderr, "marked failed: its run died before it ended")
+	b, err := os.ReadFile(history)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"status": "failed"`)
+	assert.Contains(t, string(b), "abandoned: its deploytool run ended without recording how")
+}
+
 // The whole pipeline through a real HAProxy: dev, staging, prod with its
 // approval; then a release that fails in staging cannot enter prod.
 func TestPipelineEndToEnd(t *testing.T) {
