@@ -18,6 +18,7 @@ import (
 // The demo plays both releases for real on loopback: the healthy one ends
 // succeeded, the faulty one rolled back by the guard, and it exits 0.
 func TestDemoPlaysBothReleases(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errs bytes.Buffer
@@ -57,6 +58,7 @@ func TestDemoBadFlags(t *testing.T) {
 // rolls it back, says so, prints the summary and exits 130; here on plain
 // output, the terminal case is in tmux_test.go.
 func TestDemoInterruptRollsBackPlain(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer

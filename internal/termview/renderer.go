@@ -40,6 +40,12 @@ type Options struct {
 // above it; elsewhere as plain lines, every Println line in full and a
 // status line now and then. All methods are safe for concurrent use.
 //
+// A redraw goes up by the screen rows the last panel takes at the current
+// width. A resize that lands while a frame is on its way to the terminal
+// can still leave one stale row above the panel in a terminal that reflows
+// its lines: the program cannot tell from its side of the pty whether the
+// terminal reflowed before or after reading the frame.
+//
 // On a terminal the Renderer hides the cursor while it draws. Close shows it
 // again, resets colours and leaves the last panel on screen: call it on every
 // way out — defer it right after New so that it also runs when the program
