@@ -125,14 +125,16 @@ func (r *Renderer) Size() (width, height int) {
 
 // Draw shows v: in the live view it replaces the panel on screen; in plain
 // mode it prints a one-line status at most once per Options.PlainInterval.
-// It returns the first error writing to w, or ErrClosed after Close.
+// It keeps a copy of v to redraw on a resize and on Close, so the caller may
+// reuse v's slices. It returns the first error writing to w, or ErrClosed
+// after Close.
 func (r *Renderer) Draw(v View) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
-	r.view, r.hasView = v, true
+	r.view, r.hasView = v.clone(), true
 	if r.live {
 		r.redrawLocked()
 		return r.err
@@ -292,12 +294,14 @@ const (
 	eraseBelow = "\x1b[J"
 )
 
-// A redraw goes up by screen rows, not panel rows: when the terminal got
-// narrower since the panel was drawn, a terminal that reflows its lines
-// (tmux, VTE, iTerm2) now shows a wide row on several screen rows.
-
 // screenRows is how many rows a row w columns wide, drawn when the terminal
-// was then columns wide, takes now that it is now columns wide.
+// was then columns wide, takes now that it is now columns wide. A redraw
+// goes up by screen rows, not panel rows: when the terminal got narrower
+// since the panel was drawn, a terminal that reflows its lines (tmux, VTE,
+// iTerm2) shows a wide row on several screen rows. One that truncates
+// instead (xterm) shows it on one, and the redraw then also erases a few
+// rows above the panel, which is the lesser harm: too few would leave
+// copies of the panel behind.
 func screenRows(w, then, now int) int {
 	if now >= then || w <= now {
 		return 1

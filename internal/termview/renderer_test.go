@@ -240,3 +240,16 @@ func TestFinishLeavesThePanelAbove(t *testing.T) {
 	assert.Equal(t, 2, scr.count(marker, true))
 	assert.False(t, scr.cursorHidden)
 }
+
+// The caller may reuse the View's slices after Draw: the redraw on Close
+// shows what was drawn, not what the slices hold now.
+func TestDrawKeepsACopy(t *testing.T) {
+	scr := newScreen(t, 80, 24)
+	r := New(scr, Options{Width: 80, Height: 24, Getenv: env()})
+	v := sampleView(3)
+	require.NoError(t, r.Draw(v))
+	v.Versions[0].Name = "changed"
+	v.Log[0] = "changed"
+	require.NoError(t, r.Close())
+	assert.NotContains(t, scr.String(), "changed")
+}

@@ -40,6 +40,14 @@ type View struct {
 	Log []string
 }
 
+// clone copies v's slices, so that the caller may change them after Draw.
+func (v View) clone() View {
+	v.Steps = append([]float64(nil), v.Steps...)
+	v.Versions = append([]Version(nil), v.Versions...)
+	v.Log = append([]string(nil), v.Log...)
+	return v
+}
+
 // Version is one row of the view's table.
 type Version struct {
 	Name string
@@ -207,7 +215,7 @@ func (v View) stepText() string {
 	case v.Step < 0:
 		return fmt.Sprintf("%d steps", len(v.Steps))
 	}
-	return fmt.Sprintf("step %d of %d", v.Step+1, len(v.Steps))
+	return fmt.Sprintf("step %d of %d", min(v.Step+1, len(v.Steps)), len(v.Steps))
 }
 
 func (v View) bar(width int) row {
