@@ -276,8 +276,9 @@ func (r *Renderer) frameLocked(width, height int, printed []string) {
 	r.drawn = r.drawn[:0]
 	if r.hasView {
 		// One row stays free for the cursor, so the panel never scrolls its
-		// own first row off the screen (the cursor could not go back up).
-		for _, row := range r.view.layout(width, max(height-1, 1)) {
+		// own first row off the screen (the cursor could not go back up). A
+		// terminal one row high shows no panel.
+		for _, row := range r.view.layout(width, height-1) {
 			b.WriteString(eraseLine)
 			r.writeRow(&b, row)
 			b.WriteString("\r\n")
