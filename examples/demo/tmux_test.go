@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +190,45 @@ func panelFits(lines []string, width int) bool {
 		bottom = bottom || strings.HasPrefix(l, "──") && strings.Trim(l, "─") == ""
 	}
 	return bottom
+}
+
+// NO_COLOR keeps the live view but drops its colours; TERM=dumb, a terminal
+// that cannot move its cursor, gets plain lines.
+func TestDemoRespectsNoColorAndDumbTerminals(t *testing.T) {
+	sgrColor := regexp.MustCompile(`\x1b\[[0-9;]*3[0-7]m`)
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		live  bool
+		color bool
+	}{
+		{"colour", nil, true, true},
+		{"NO_COLOR", []string{"NO_COLOR=1"}, true, false},
+		{"TERM=dumb", []string{"TERM=dumb"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			self, err := os.Executable()
+			require.NoError(t, err)
+			// Through env(1): tmux sets TERM itself, after the -e variables.
+			argv := append(append([]string{"env"}, tc.env...), self)
+			p := tmuxtest.Start(t, 100, 30, []string{childEnv + "=" + demoArgs, "NO_COLOR="}, argv...)
+			sawPanel, sawColor := false, false
+			p.Poll(2*time.Minute, 100*time.Millisecond, func(lines []string) bool {
+				sawPanel = sawPanel || panelCount(lines) > 0
+				sawColor = sawColor || sgrColor.MatchString(p.Styled())
+				_, done := p.Exited()
+				return done
+			})
+			status, _ := p.Exited()
+			assert.Equal(t, "0", status)
+			assert.Equal(t, tc.live, sawPanel, "live panel")
+			assert.Equal(t, tc.color, sawColor, "colours")
+			text := strings.Join(p.Lines(true), "\n")
+			assert.Contains(t, text, "\nSummary\n")
+			if !tc.live {
+				assert.Contains(t, text, "step 0 analysis", "plain lines print every verdict")
+			}
+		})
+	}
 }
