@@ -22,7 +22,8 @@ func TestDemoPlaysBothReleases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errs bytes.Buffer
-	code := run(ctx, []string{"-speed", "3", "-plain", "-rps", "200"}, &out, &errs)
+	demoSlot(t)
+	code := run(ctx, []string{"-speed", "3", "-plain", "-rps", "200", "-max-p99", "5s"}, &out, &errs)
 	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errs.String(), out.String())
 	s := out.String()
 	require.Contains(t, s, "Summary")
@@ -59,13 +60,14 @@ func TestDemoBadFlags(t *testing.T) {
 // output, the terminal case is in tmux_test.go.
 func TestDemoInterruptRollsBackPlain(t *testing.T) {
 	t.Parallel()
+	demoSlot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer
 	var errs bytes.Buffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"-speed", "4", "-plain", "-rps", "300", "-fault-errors", "0", "-fault-latency", "0"}, &out, &errs)
+		done <- run(ctx, []string{"-speed", "4", "-plain", "-rps", "300", "-max-p99", "5s", "-fault-errors", "0", "-fault-latency", "0"}, &out, &errs)
 	}()
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(out.String(), "step 0: v3 gets 10.00% of traffic") {
