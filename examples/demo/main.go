@@ -10,8 +10,14 @@
 // traffic.Splitter in front of them (a real HTTP server, reached through
 // httputil.ReverseProxy backends) feeds an analysis.Recorder; a load
 // generator sends requests through it. While it runs the demo draws live
-// progress in the terminal (or prints plain lines when the output is not a
-// terminal) and ends with a summary table.
+// progress in the terminal with internal/termview — one panel redrawn in
+// place, fitted to the terminal's size and following resizes — or prints
+// plain lines when the output is not a terminal, with -plain, or with
+// TERM=dumb (NO_COLOR turns colour off). It ends with a summary table.
+//
+// Ctrl-C rolls the release in flight back, prints one line saying so
+// ("interrupted: v3 rolled back, v2 serves all traffic") and the summary,
+// and exits 130; a second Ctrl-C exits at once.
 //
 //	go run ./examples/demo
 //	go run ./examples/demo -speed 2 -steps 5,25,50,100 -fault-errors 0.05 -fault-latency 0

@@ -18,10 +18,12 @@ import (
 // The demo plays both releases for real on loopback: the healthy one ends
 // succeeded, the faulty one rolled back by the guard, and it exits 0.
 func TestDemoPlaysBothReleases(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errs bytes.Buffer
-	code := run(ctx, []string{"-speed", "3", "-plain", "-rps", "200"}, &out, &errs)
+	demoSlot(t)
+	code := run(ctx, []string{"-speed", "3", "-plain", "-rps", "200", "-max-p99", "5s"}, &out, &errs)
 	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errs.String(), out.String())
 	s := out.String()
 	require.Contains(t, s, "Summary")
@@ -57,13 +59,15 @@ func TestDemoBadFlags(t *testing.T) {
 // rolls it back, says so, prints the summary and exits 130; here on plain
 // output, the terminal case is in tmux_test.go.
 func TestDemoInterruptRollsBackPlain(t *testing.T) {
+	t.Parallel()
+	demoSlot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer
 	var errs bytes.Buffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"-speed", "4", "-plain", "-rps", "300", "-fault-errors", "0", "-fault-latency", "0"}, &out, &errs)
+		done <- run(ctx, []string{"-speed", "4", "-plain", "-rps", "300", "-max-p99", "5s", "-fault-errors", "0", "-fault-latency", "0"}, &out, &errs)
 	}()
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(out.String(), "step 1 of 3: v3 gets 10.00% of traffic") {

@@ -40,6 +40,12 @@ type Options struct {
 // above it; elsewhere as plain lines, every Println line in full and a
 // status line now and then. All methods are safe for concurrent use.
 //
+// A redraw goes up by the screen rows the last panel takes at the current
+// width. A resize that lands while a frame is on its way to the terminal
+// can still leave one stale row above the panel in a terminal that reflows
+// its lines: the program cannot tell from its side of the pty whether the
+// terminal reflowed before or after reading the frame.
+//
 // On a terminal the Renderer hides the cursor while it draws. Close shows it
 // again, resets colours and leaves the last panel on screen: call it on every
 // way out — defer it right after New so that it also runs when the program
@@ -119,14 +125,16 @@ func (r *Renderer) Size() (width, height int) {
 
 // Draw shows v: in the live view it replaces the panel on screen; in plain
 // mode it prints a one-line status at most once per Options.PlainInterval.
-// It returns the first error writing to w, or ErrClosed after Close.
+// It keeps a copy of v to redraw on a resize and on Close, so the caller may
+// reuse v's slices. It returns the first error writing to w, or ErrClosed
+// after Close.
 func (r *Renderer) Draw(v View) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
-	r.view, r.hasView = v, true
+	r.view, r.hasView = v.clone(), true
 	if r.live {
 		r.redrawLocked()
 		return r.err
@@ -268,8 +276,9 @@ func (r *Renderer) frameLocked(width, height int, printed []string) {
 	r.drawn = r.drawn[:0]
 	if r.hasView {
 		// One row stays free for the cursor, so the panel never scrolls its
-		// own first row off the screen (the cursor could not go back up).
-		for _, row := range r.view.layout(width, max(height-1, 1)) {
+		// own first row off the screen (the cursor could not go back up). A
+		// terminal one row high shows no panel.
+		for _, row := range r.view.layout(width, height-1) {
 			b.WriteString(eraseLine)
 			r.writeRow(&b, row)
 			b.WriteString("\r\n")
@@ -286,12 +295,14 @@ const (
 	eraseBelow = "\x1b[J"
 )
 
-// A redraw goes up by screen rows, not panel rows: when the terminal got
-// narrower since the panel was drawn, a terminal that reflows its lines
-// (tmux, VTE, iTerm2) now shows a wide row on several screen rows.
-
 // screenRows is how many rows a row w columns wide, drawn when the terminal
-// was then columns wide, takes now that it is now columns wide.
+// was then columns wide, takes now that it is now columns wide. A redraw
+// goes up by screen rows, not panel rows: when the terminal got narrower
+// since the panel was drawn, a terminal that reflows its lines (tmux, VTE,
+// iTerm2) shows a wide row on several screen rows. One that truncates
+// instead (xterm) shows it on one, and the redraw then also erases a few
+// rows above the panel, which is the lesser harm: too few would leave
+// copies of the panel behind.
 func screenRows(w, then, now int) int {
 	if now >= then || w <= now {
 		return 1

@@ -45,23 +45,27 @@ func env(kv ...string) func(string) string {
 // copy, and no row is wider than the terminal (the emulator counts the runes
 // that had to wrap).
 func TestLiveRedrawsOnePanelInPlace(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {120, 40}, {250, 50}, {40, 12}, {20, 5}, {8, 3}} {
+	for _, size := range [][2]int{{80, 24}, {120, 40}, {250, 50}, {40, 12}, {20, 5}, {8, 3}, {30, 1}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			scr := newScreen(t, size[0], size[1])
 			r := New(scr, Options{Width: size[0], Height: size[1], Getenv: env()})
 			require.True(t, r.Live())
+			panels := 1
+			if size[1] == 1 {
+				panels = 0 // no room for a panel and the cursor
+			}
 			for i := range 40 {
 				require.NoError(t, r.Draw(sampleView(i)))
 				if i%7 == 3 {
 					require.NoError(t, r.Println(fmt.Sprintf("%d: step 2: v3 gets 50.00%% of traffic; %s", i, longVerdict)))
 				}
-				require.Equal(t, 1, scr.count(marker, true), "after draw %d:\n%s", i, scr)
+				require.Equal(t, panels, scr.count(marker, true), "after draw %d:\n%s", i, scr)
 				require.Zero(t, scr.wraps, "a row was wider than %d columns:\n%s", size[0], scr)
 				require.True(t, scr.cursorHidden)
 			}
 			require.NoError(t, r.Close())
 			assert.False(t, scr.cursorHidden, "Close shows the cursor again")
-			assert.Equal(t, 1, scr.count(marker, true), "the last panel stays on screen")
+			assert.Equal(t, panels, scr.count(marker, true), "the last panel stays on screen")
 			assert.ErrorIs(t, r.Draw(View{}), ErrClosed)
 			assert.ErrorIs(t, r.Println("x"), ErrClosed)
 			assert.NoError(t, r.Close(), "Close twice")
@@ -239,4 +243,17 @@ func TestFinishLeavesThePanelAbove(t *testing.T) {
 	assert.True(t, first < summary && summary < second, "%s", text)
 	assert.Equal(t, 2, scr.count(marker, true))
 	assert.False(t, scr.cursorHidden)
+}
+
+// The caller may reuse the View's slices after Draw: the redraw on Close
+// shows what was drawn, not what the slices hold now.
+func TestDrawKeepsACopy(t *testing.T) {
+	scr := newScreen(t, 80, 24)
+	r := New(scr, Options{Width: 80, Height: 24, Getenv: env()})
+	v := sampleView(3)
+	require.NoError(t, r.Draw(v))
+	v.Versions[0].Name = "changed"
+	v.Log[0] = "changed"
+	require.NoError(t, r.Close())
+	assert.NotContains(t, scr.String(), "changed")
 }

@@ -42,6 +42,14 @@ type View struct {
 	Log []string
 }
 
+// clone copies v's slices, so that the caller may change them after Draw.
+func (v View) clone() View {
+	v.Steps = append([]float64(nil), v.Steps...)
+	v.Versions = append([]Version(nil), v.Versions...)
+	v.Log = append([]string(nil), v.Log...)
+	return v
+}
+
 // Version is one row of the view's table.
 type Version struct {
 	Name string
@@ -207,7 +215,11 @@ func (v View) stepText() string {
 	case v.Step < 0 && len(v.Steps) > 0:
 		return fmt.Sprintf("%d steps", len(v.Steps))
 	}
-	return strategy.StepText(v.Step, len(v.Steps))
+	step := v.Step
+	if len(v.Steps) > 0 {
+		step = min(step, len(v.Steps)-1)
+	}
+	return strategy.StepText(step, len(v.Steps))
 }
 
 func (v View) bar(width int) row {

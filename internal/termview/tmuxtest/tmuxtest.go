@@ -27,7 +27,8 @@ type Pane struct {
 }
 
 // Start runs argv in a new pane width×height, with env (NAME=value) added
-// to its environment and TERM=tmux-256color. The pane's shell prints
+// to its environment and TERM=tmux-256color (tmux sets TERM last: to run a
+// program under another TERM, start it through env(1)). The pane's shell prints
 // "EXIT=<status>" when the program ends and then waits, so that the screen
 // and the cursor can still be read; SIGINT (Ctrl-C) reaches the program
 // only.
@@ -88,6 +89,13 @@ func (p *Pane) Lines(history bool) []string {
 		lines[i] = strings.TrimRight(l, " ")
 	}
 	return lines
+}
+
+// Styled is the visible screen with the escape sequences of its colours and
+// attributes (capture-pane -e).
+func (p *Pane) Styled() string {
+	p.t.Helper()
+	return p.Tmux("capture-pane", "-p", "-e", "-t", "main")
 }
 
 // Screen is Lines(false) joined.
