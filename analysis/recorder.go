@@ -68,7 +68,8 @@ type RecorderOptions struct {
 	// every SliceDuration/100 (at most 50 ms, at least 1 ms) while requests
 	// flow, so a request may be filed in the slice before the one it ended
 	// in when it ended within that much of the boundary. Any other clock
-	// (a clock.Fake in tests) is asked for every request.
+	// (a clock.Fake in tests) is asked for every request, and Start and
+	// Finish time requests on it.
 	Clock clock.Clock
 }
 
@@ -195,8 +196,9 @@ func (r *Recorder) Observe(backend string, status int, elapsed time.Duration, by
 // Start records that a request to backend has been dispatched and returns
 // the token to give Finish when it ends. While it is in flight, InFlight
 // counts it by age, so that a version that hangs is seen before any of
-// its requests ends. Start and Finish take no lock and allocate nothing;
-// the traffic splitter calls them (traffic.StartObserver) in place of
+// its requests ends. Start and Finish time the request themselves, read
+// the monotonic clock once each, take no lock and allocate nothing; the
+// traffic splitter calls them (traffic.StartObserver) in place of
 // Observe.
 func (r *Recorder) Start(backend string) int64 {
 	st := r.st.Load()
@@ -209,14 +211,15 @@ func (r *Recorder) Start(backend string) int64 {
 			return inflightUntracked
 		}
 	}
-	e := st.monoNow() / st.inflightWidth
+	now := st.monoNow()
+	e := now / st.inflightWidth
 	slot := &b.inflight[e%inflightBuckets]
 	for {
 		w := slot.Load()
 		switch we := int64(w >> inflightCountBits); {
 		case we == e:
 			if slot.CompareAndSwap(w, w+1) {
-				return e
+				return now << 1
 			}
 		case we < e:
 			// The bucket held an older epoch: whatever of it is still in
@@ -225,41 +228,55 @@ func (r *Recorder) Start(backend string) int64 {
 				if c := int64(w & inflightCountMask); c != 0 {
 					b.inOld.Add(c)
 				}
-				return e
+				return now << 1
 			}
 		default: // this goroutine stalled for a whole ring
 			b.inOld.Add(1)
-			return inflightOld
+			return now<<1 | inflightOld
 		}
 	}
 }
 
-// Tokens of Start that name no bucket.
+// A token of Start is the start (monotonic ns since the recorder began)
+// shifted left by one, with inflightOld set when the request is counted
+// in inOld; inflightUntracked when it is not counted at all.
 const (
 	inflightUntracked = -1
-	inflightOld       = -2
+	inflightOld       = 1
 )
 
-// Finish records the end of a request begun with Start: it is Observe
-// for a request whose token is token.
-func (r *Recorder) Finish(backend string, token int64, status int, elapsed time.Duration, bytes int64) {
-	r.Observe(backend, status, elapsed, bytes)
-	if token == inflightUntracked {
+// Finish records the end of a request begun with Start, whose token is
+// token: Observe with the time since Start, and the request no longer in
+// flight.
+func (r *Recorder) Finish(backend string, token int64, status int, bytes int64) {
+	st := r.st.Load()
+	if st == nil || token == inflightUntracked {
+		r.state().dropped.Add(1)
 		return
 	}
-	st := r.st.Load()
 	b := st.table.Load().get(backend)
 	if b == nil {
+		st.dropped.Add(1)
 		return
 	}
-	if token == inflightOld {
+	now := st.monoNow()
+	start := token >> 1
+	var at recSlotRef
+	if st.clk == nil && !st.stale.Load() {
+		at = recSlotRef(st.coarse.Load())
+	} else {
+		at = st.observedSlot()
+	}
+	b.record(at, status, time.Duration(now-start), bytes)
+	if token&inflightOld != 0 {
 		b.inOld.Add(-1)
 		return
 	}
-	slot := &b.inflight[token%inflightBuckets]
+	e := start / st.inflightWidth
+	slot := &b.inflight[e%inflightBuckets]
 	for {
 		w := slot.Load()
-		if int64(w>>inflightCountBits) != token {
+		if int64(w>>inflightCountBits) != e {
 			b.inOld.Add(-1) // the bucket was reused: it is counted in inOld
 			return
 		}
