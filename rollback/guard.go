@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/analysis/stats"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // Defaults of Guard.
