@@ -252,3 +252,20 @@ func TestRecorderSpan(t *testing.T) {
 	_, err = NewRecorder(RecorderOptions{Span: -time.Second})
 	require.ErrorContains(t, err, "recorder span: -1s is negative")
 }
+
+func TestRecorderNextLongerThan(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{}, "a")
+	_, ok := r.NextLongerThan("a", 200*time.Millisecond)
+	assert.False(t, ok, "nothing in flight")
+	clk.Advance(time.Millisecond)
+	r.Start("a") // in the bucket [0, 4ms): counted once 204 ms have passed
+	wait, ok := r.NextLongerThan("a", 200*time.Millisecond)
+	require.True(t, ok)
+	assert.Equal(t, 203*time.Millisecond, wait)
+	clk.Advance(wait)
+	assert.Equal(t, int64(1), r.InFlight("a", 200*time.Millisecond))
+	_, ok = r.NextLongerThan("a", 200*time.Millisecond)
+	assert.False(t, ok, "every request in flight is counted")
+	_, ok = r.NextLongerThan("nobody", 0)
+	assert.False(t, ok)
+}

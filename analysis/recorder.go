@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -317,6 +318,37 @@ func (b *recBackend) LongerThan(d time.Duration) int64 {
 		n += max(0, b.inOld.Load())
 	}
 	return n
+}
+
+// NextLongerThan returns how long from now until InFlight(backend, d)
+// next counts one more request, if no request ends meanwhile: the wait
+// for the oldest request in flight not yet counted. ok is false when every
+// request in flight is counted already, or none is. A guard sleeps until
+// then instead of polling, so that a hung request is judged the moment it
+// is known to be slower than d.
+func (r *Recorder) NextLongerThan(backend string, d time.Duration) (wait time.Duration, ok bool) {
+	st := r.state()
+	b := st.table.Load().get(backend)
+	if b == nil {
+		return 0, false
+	}
+	now := st.monoNow()
+	best := int64(math.MaxInt64)
+	for i := range b.inflight {
+		w := b.inflight[i].Load()
+		if w&inflightCountMask == 0 {
+			continue
+		}
+		// Counted once (e+1)·width <= now − d.
+		at := (int64(w>>inflightCountBits)+1)*st.inflightWidth + int64(d)
+		if at > now && at < best {
+			best = at
+		}
+	}
+	if best == math.MaxInt64 {
+		return 0, false
+	}
+	return time.Duration(best - now), true
 }
 
 // InFlightResolution is the width of the epochs in-flight requests are

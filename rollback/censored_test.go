@@ -149,3 +149,41 @@ func TestGuardWakesOnError(t *testing.T) {
 	}
 	t.Fatal("the guard did not wake on errors before its poll")
 }
+
+// A guard over a recorder that tracks requests in flight wakes the moment
+// a hung request is known to be slower than the limit, not at its next
+// poll.
+func TestGuardWakesOnHungRequest(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rec, err := analysis.NewRecorder(analysis.RecorderOptions{Clock: clk}, "v1", "v2")
+	require.NoError(t, err)
+	g := Guard{Source: rec, MaxLatency: 200 * time.Millisecond, Clock: clk} // polls every 10 ms
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fired := make(chan time.Duration, 4)
+	start := clk.Now()
+	go func() { _ = g.Watch(ctx, target, func(string) { fired <- clk.Now().Sub(start) }) }()
+	require.NoError(t, clk.BlockUntil(ctx, 1))
+	clk.Advance(3 * time.Millisecond)
+	for range 3 {
+		rec.Start("v2") // three requests that never end, 3 ms after a poll
+	}
+	// Known slow at 204 ms (their 4 ms bucket ends at 4 ms); polls fall on
+	// multiples of 10 ms, so a guard that only polled would fire at 210.
+	for range 300 {
+		// Wait until the guard sleeps again — or has fired, after which
+		// it sets no timer.
+		wctx, wcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := clk.BlockUntil(wctx, 1)
+		wcancel()
+		select {
+		case at := <-fired:
+			assert.Equal(t, 204*time.Millisecond, at)
+			return
+		default:
+		}
+		require.NoError(t, err)
+		clk.Advance(time.Millisecond)
+	}
+	t.Fatal("the guard did not fire")
+}
