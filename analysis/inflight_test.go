@@ -269,3 +269,24 @@ func TestRecorderNextLongerThan(t *testing.T) {
 	_, ok = r.NextLongerThan("nobody", 0)
 	assert.False(t, ok)
 }
+
+// SequentialLatency's quantile limit counts hung requests as slow.
+func TestSequentialLatencyLimitCountsPending(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{}, "v1", "v2")
+	test := SequentialLatency{Source: r, Quantile: 0.99, Limit: 200 * time.Millisecond}
+	since := clk.Now()
+	for range 200 {
+		r.Observe("v1", 200, 20*time.Millisecond, 0)
+		r.Observe("v2", 200, 20*time.Millisecond, 0)
+	}
+	res, err := test.Analyze(t.Context(), Query{Canary: "v2", Baseline: "v1", Since: since})
+	require.NoError(t, err)
+	require.NotEqual(t, Fail, res.Verdict, res.Reason)
+	for range 30 {
+		r.Start("v2")
+	}
+	clk.Advance(300 * time.Millisecond)
+	res, err = test.Analyze(t.Context(), Query{Canary: "v2", Baseline: "v1", Since: since})
+	require.NoError(t, err)
+	assert.Equal(t, Fail, res.Verdict, res.Reason)
+}

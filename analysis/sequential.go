@@ -838,7 +838,9 @@ const (
 //     the gap is at most F̂b(g') + εb − (F̂c((1+Slack)·g) − εc), and that
 //     bound (with 0 below the grid and 1 above it) must be ≤ PassMargin.
 //   - With Quantile and Limit set: fail when the canary's share of
-//     requests slower than Limit is shown to exceed 1 − Quantile (its
+//     requests slower than Limit (Analyze counts among them those in
+//     flight or abandoned past Limit, Window.SlowerThan) is shown to
+//     exceed 1 − Quantile (its
 //     Quantile-quantile is then above Limit), and passing also needs that
 //     share shown to be below 1 − Quantile. This uses the mixture
 //     e-processes of SequentialErrorRate on the count of slow requests,
@@ -978,6 +980,7 @@ type LatencyMonitor struct {
 	gap, passBound     float64
 	slow, canaryN      int64
 	qFailLog, qPassLog float64
+	censored           int64 // requests gone or pending past limit (Analyze)
 }
 
 // Reset forgets every update.
@@ -1050,9 +1053,11 @@ func (m *LatencyMonitor) Update(canary, baseline Distribution) (SequentialResult
 	}
 
 	if m.limit > 0 {
-		m.slow = nc - canary.CountAtMost(m.limit)
-		m.qFailLog = m.qFail.LogE(m.slow, nc)
-		m.qPassLog = m.qPass.LogE(m.slow, nc)
+		// Requests known slower than the limit without having completed
+		// (Analyze sets censored from its window) count as slow.
+		m.slow = nc - canary.CountAtMost(m.limit) + m.censored
+		m.qFailLog = m.qFail.LogE(m.slow, nc+m.censored)
+		m.qPassLog = m.qPass.LogE(m.slow, nc+m.censored)
 		m.maxQFail = math.Max(m.maxQFail, m.qFailLog)
 		m.maxQPass = math.Max(m.maxQPass, m.qPassLog)
 		if m.maxQFail >= m.qthr {
@@ -1116,6 +1121,9 @@ func (s *SequentialLatency) Analyze(ctx context.Context, q Query) (Result, error
 	}
 	c := s.Source.Window(q.Canary, q.Since, q.Until)
 	b := s.Source.Window(q.Baseline, q.Since, q.Until)
+	if s.Limit > 0 {
+		m.censored = c.censoredOver(s.Limit)
+	}
 	r, err := m.Update(c.Latency, b.Latency)
 	if err != nil {
 		return seqError(res, err)
