@@ -43,6 +43,11 @@
 // flight for longer than d, so that a version that hangs is judged slow
 // before any of its requests ends.
 //
+// Window covers at most Span (60 s by default) whole. RecorderOptions.Span
+// sizes the slices from the longest step to judge, and CheckSpan refuses
+// a longer step with an error wrapping ErrSpanTooLong, rather than judging
+// its last minute only.
+//
 // Memory per backend is fixed when the backend is added and never grows
 // with the number of requests. With the defaults it is 58,648 bytes of
 // fields, 57,208 B measured on the heap:
