@@ -542,9 +542,13 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 	}
 	// The window's span moved (data expired from the source) or a count
 	// went back: the difference means nothing, so start again from here.
+	// (The latency sample may shrink by a request without anything having
+	// gone back: one counted as slow while in flight whose client then
+	// gave up too early to be surely slow. Only the counts of completed
+	// requests say the source was reset.)
 	rebase := !a.primed ||
 		(r.totals == nil && !a.lastSince.IsZero() && !w.Since.Equal(a.lastSince)) ||
-		c.n < a.last.n || c.errs < a.last.errs || c.ln < a.last.ln
+		c.n < a.last.n || c.errs < a.last.errs
 	if r.totals != nil && c.cdf != nil {
 		switch {
 		case !a.primed:
@@ -563,7 +567,7 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 		dn, de = c.n-a.last.n, c.errs-a.last.errs
 		a.cum.n += dn
 		a.cum.errs += de
-		a.cum.ln += c.ln - a.last.ln
+		a.cum.ln += max(0, c.ln-a.last.ln)
 		a.cum.slow += max(0, c.slow-a.last.slow)
 		if r.totals == nil {
 			for i := range c.cdf {
