@@ -292,7 +292,8 @@ func (r *Recorder) Finish(backend string, token int64, status int, bytes int64) 
 // slower than d before they end (right-censored). A request is counted
 // once its start is surely more than d ago, which is at most
 // InFlightResolution after it is; requests in flight for longer than
-// InFlightSpan are counted for any d up to that span.
+// InFlightSpan are counted for any d up to that span. A d of
+// -InFlightResolution or less counts every request in flight.
 func (r *Recorder) InFlight(backend string, d time.Duration) int64 {
 	b := r.state().table.Load().get(backend)
 	if b == nil {

@@ -2,6 +2,8 @@ package rollback
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -186,4 +188,71 @@ func TestGuardWakesOnHungRequest(t *testing.T) {
 		clk.Advance(time.Millisecond)
 	}
 	t.Fatal("the guard did not fire")
+}
+
+// A model of a healthy canary with requests in flight and clients that
+// give up, on the fake clock: random arrivals, log-normal latencies well
+// under the limit, 30% of clients cancelling after a random wait. After
+// every step the recorder's count of requests in flight is the model's,
+// and the guard never fires.
+func TestGuardHealthyInFlightModel(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rec, err := analysis.NewRecorder(analysis.RecorderOptions{Clock: clk}, "v1", "v2")
+	require.NoError(t, err)
+	g := Guard{Source: rec, MaxErrorRate: 0.01, CompareErrorRate: true, MaxLatency: 500 * time.Millisecond, Clock: clk}
+	run, err := g.start(target)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	type req struct {
+		backend string
+		token   int64
+		end     time.Duration
+		status  int
+	}
+	var open []req
+	var now time.Duration
+	const steps = 300_000 // five virtual minutes in 1 ms steps
+	for step := range steps {
+		for range 2 { // 1,000 req/s: 10% to the canary
+			if rng.IntN(2) == 0 {
+				continue
+			}
+			b := "v1"
+			if rng.IntN(10) == 0 {
+				b = "v2"
+			}
+			lat := time.Duration(30e6 * math.Exp(0.5*rng.NormFloat64())) // median 30 ms
+			r := req{backend: b, token: rec.Start(b), end: now + lat, status: 200}
+			if rng.IntN(10) < 3 { // the client gives up first, or not
+				if wait := time.Duration(rng.Int64N(int64(2 * lat))); wait < lat {
+					r.end, r.status = now+wait, analysis.StatusClientClosedRequest
+				}
+			}
+			open = append(open, r)
+		}
+		clk.Advance(time.Millisecond)
+		now += time.Millisecond
+		kept := open[:0]
+		for _, r := range open {
+			if r.end <= now {
+				rec.Finish(r.backend, r.token, r.status, 0)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		open = kept
+		var canaryOpen int64
+		for _, r := range open {
+			if r.backend == "v2" {
+				canaryOpen++
+			}
+		}
+		require.Equal(t, canaryOpen, rec.InFlight("v2", -rec.InFlightResolution()), "step %d", step)
+		if step%10 == 9 {
+			require.Empty(t, run.poll(), "step %d: a healthy canary is never rolled back", step)
+		}
+	}
+	w := rec.Total("v2")
+	assert.Zero(t, w.Errors)
+	assert.Greater(t, w.Gone, int64(100))
 }
