@@ -170,8 +170,10 @@ func (r *Recorder) Register(backends ...string) error {
 
 // Observe records one completed request: the backend that served it, the
 // response status, how long it took and the response body bytes (negative
-// counts as 0). Status >= 500 is an error. An empty backend name, or a new
-// one beyond MaxBackends, is counted by Dropped and not recorded.
+// counts as 0). Status >= 500 is an error; StatusClientClosedRequest
+// (499) is a client that went away, counted in Window.Gone with elapsed as
+// a censored latency. An empty backend name, or a new one beyond
+// MaxBackends, is counted by Dropped and not recorded.
 func (r *Recorder) Observe(backend string, status int, elapsed time.Duration, bytes int64) {
 	st := r.st.Load()
 	if st == nil {
