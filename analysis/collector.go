@@ -37,7 +37,10 @@ type CollectorOptions struct {
 // server sends; >= 600 still counts as an error in Window.Errors). Classes
 // rather than exact codes keep recording to three atomic adds and the
 // recorder within its memory budget; a query selects errors the same way
-// as with exact codes: code=~"5..".
+// as with exact codes: code=~"5..". Requests whose client went away
+// before the response have code "499" (StatusClientClosedRequest, as
+// nginx logs them); they are not in the duration histogram, since they
+// never completed.
 //
 // Counters and histograms are the totals since each backend was first
 // seen, so they never go down; each series carries that time as its
@@ -151,6 +154,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			if n != 0 {
 				ch <- c.metric(c.requests, prometheus.CounterValue, float64(n), created, b.name, recClassLabels[k])
 			}
+		}
+		if n := status[recStatusGone]; n != 0 {
+			ch <- c.metric(c.requests, prometheus.CounterValue, float64(n), created, b.name, "499")
 		}
 		var count, cum uint64
 		j := 0

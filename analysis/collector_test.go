@@ -76,7 +76,8 @@ func TestCollectorCounters(t *testing.T) {
 		{"canary", 301, 2 * time.Millisecond, 5},
 		{"canary", 503, 100 * time.Millisecond, 7},
 		{"canary", 0, time.Millisecond, 0},
-		{"unknown", 200, time.Millisecond, 1}, // beyond MaxBackends: dropped
+		{"canary", analysis.StatusClientClosedRequest, 3 * time.Second, 0}, // the client went away
+		{"unknown", 200, time.Millisecond, 1},                              // beyond MaxBackends: dropped
 	}
 	for _, s := range samples {
 		r.Observe(s.backend, s.status, s.d, s.bytes)
@@ -89,6 +90,7 @@ func TestCollectorCounters(t *testing.T) {
 # TYPE ramp_requests_total counter
 ramp_requests_total{backend="canary",code="2xx"} 1
 ramp_requests_total{backend="canary",code="3xx"} 1
+ramp_requests_total{backend="canary",code="499"} 1
 ramp_requests_total{backend="canary",code="5xx"} 1
 ramp_requests_total{backend="canary",code="other"} 1
 ramp_requests_total{backend="stable",code="2xx"} 3

@@ -570,3 +570,31 @@ func TestComparisonKayentaScorerVectors(t *testing.T) {
 		})
 	}
 }
+
+// The zero CompareMetric is what its doc says: Kayenta's default metric
+// except that it needs 10 samples a side (Kayenta: any) and keeps
+// outliers (Kayenta's judge removes them).
+func TestCompareMetricZeroValueAsDocumented(t *testing.T) {
+	m := CompareMetric{Name: "m"}
+	nine := seq(9, 100, 1)
+	meas, class, _ := m.judge(seq(9, 200, 1), nine, 0.98)
+	assert.Equal(t, cmpNoData, class, meas.Reason)
+	assert.Contains(t, meas.Reason, "need 10 each")
+	m.MinSamples = 1 // Kayenta's rule
+	_, class, _ = m.judge(seq(9, 200, 1), nine, 0.98)
+	assert.Equal(t, cmpHigh, class)
+
+	// An outlier is kept: one huge canary sample among equals moves the
+	// means (meanRatio) and is counted.
+	m = CompareMetric{Name: "m"}
+	base := seq(200, 100, 1)
+	canary := append(seq(199, 100, 1), 1e6)
+	meas, _, _ = m.judge(canary, base, 0.98)
+	assert.Equal(t, int64(200), meas.CanaryN, "no sample dropped")
+	m.RemoveOutliers = true
+	meas, _, _ = m.judge(canary, base, 0.98)
+	assert.Equal(t, int64(199), meas.CanaryN, "Kayenta's fences drop it")
+	assert.Equal(t, Either, m.Direction)
+	assert.Equal(t, RemoveNaN, m.NaN)
+	assert.Equal(t, MeanRatio, m.Effect)
+}

@@ -43,6 +43,11 @@
 // flight for longer than d, so that a version that hangs is judged slow
 // before any of its requests ends.
 //
+// Window covers at most Span (60 s by default) whole. RecorderOptions.Span
+// sizes the slices from the longest step to judge, and CheckSpan refuses
+// a longer step with an error wrapping ErrSpanTooLong, rather than judging
+// its last minute only.
+//
 // Memory per backend is fixed when the backend is added and never grows
 // with the number of requests. With the defaults it is 58,648 bytes of
 // fields, 57,208 B measured on the heap:
@@ -164,13 +169,13 @@
 // for power 0.8 (stats.TwoProportionSampleSize), looked at once:
 //
 //	regression  median  p90      fixed n (power 0.8)
-//	1.5×        45,000  97,700   39,892
-//	2×          10,400  24,100   11,952
+//	1.5×        45,900  98,600   39,892
+//	2×          10,500  24,500   11,952
 //	3×           3,500   7,200    3,972
 //	10×            600     900      528
 //
 // A/A (both at 0.5%), 1,000 runs looked at every 100 requests up to
-// 20,000: 0.8% false fails (≤ α). Every figure comes from 1,000 seeded
+// 20,000: 0.4% false fails (≤ α). Every figure comes from 1,000 seeded
 // runs of TestSimErrorRatioTable (RAMP_LONG_SIM=1 reproduces them
 // exactly; by default it checks them on 200 runs). The Lindon–Malek
 // Bayes factor (DirichletMixture) needs a median of 4,400 requests for

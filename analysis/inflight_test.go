@@ -24,7 +24,7 @@ func TestRecorderInFlight(t *testing.T) {
 	assert.Equal(t, int64(5), r.InFlight("a", 0))
 	clk.Advance(200 * time.Millisecond)
 	assert.Equal(t, int64(5), r.InFlight("a", 200*time.Millisecond))
-	r.Finish("a", tokens[0], 200, 260*time.Millisecond, 10)
+	r.Finish("a", tokens[0], 200, 10) // after 250 ms
 	assert.Equal(t, int64(4), r.InFlight("a", 200*time.Millisecond))
 	w := r.Total("a")
 	assert.Equal(t, int64(1), w.Requests, "Finish records the request as Observe does")
@@ -54,7 +54,7 @@ func TestRecorderInFlightModel(t *testing.T) {
 		case 1:
 			if len(open) > 0 {
 				i := rng.IntN(len(open))
-				r.Finish("a", open[i].token, 200, now-open[i].start, 0)
+				r.Finish("a", open[i].token, 200, 0)
 				open = append(open[:i], open[i+1:]...)
 			}
 		case 2:
@@ -126,7 +126,7 @@ func TestRecorderStartFinishAllocs(t *testing.T) {
 	require.NoError(t, err)
 	allocs := testing.AllocsPerRun(1000, func() {
 		tok := r.Start("a")
-		r.Finish("a", tok, 200, time.Millisecond, 10)
+		r.Finish("a", tok, 200, 10)
 	})
 	assert.Zero(t, allocs)
 }
@@ -145,12 +145,24 @@ func BenchmarkRecorderRequest(b *testing.B) {
 			}
 		})
 	})
+	b.Run("observe-serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			r.Observe("a", 200, time.Millisecond, 10)
+		}
+	})
+	b.Run("start+finish-serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			r.Finish("a", r.Start("a"), 200, 10)
+		}
+	})
 	b.Run("start+finish", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				tok := r.Start("a")
-				r.Finish("a", tok, 200, time.Millisecond, 10)
+				r.Finish("a", tok, 200, 10)
 			}
 		})
 	})
@@ -239,4 +251,42 @@ func TestRecorderSpan(t *testing.T) {
 	require.ErrorContains(t, err, "are both set")
 	_, err = NewRecorder(RecorderOptions{Span: -time.Second})
 	require.ErrorContains(t, err, "recorder span: -1s is negative")
+}
+
+func TestRecorderNextLongerThan(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{}, "a")
+	_, ok := r.NextLongerThan("a", 200*time.Millisecond)
+	assert.False(t, ok, "nothing in flight")
+	clk.Advance(time.Millisecond)
+	r.Start("a") // in the bucket [0, 4ms): counted once 204 ms have passed
+	wait, ok := r.NextLongerThan("a", 200*time.Millisecond)
+	require.True(t, ok)
+	assert.Equal(t, 203*time.Millisecond, wait)
+	clk.Advance(wait)
+	assert.Equal(t, int64(1), r.InFlight("a", 200*time.Millisecond))
+	_, ok = r.NextLongerThan("a", 200*time.Millisecond)
+	assert.False(t, ok, "every request in flight is counted")
+	_, ok = r.NextLongerThan("nobody", 0)
+	assert.False(t, ok)
+}
+
+// SequentialLatency's quantile limit counts hung requests as slow.
+func TestSequentialLatencyLimitCountsPending(t *testing.T) {
+	r, clk := newFakeRecorder(t, RecorderOptions{}, "v1", "v2")
+	test := SequentialLatency{Source: r, Quantile: 0.99, Limit: 200 * time.Millisecond}
+	since := clk.Now()
+	for range 200 {
+		r.Observe("v1", 200, 20*time.Millisecond, 0)
+		r.Observe("v2", 200, 20*time.Millisecond, 0)
+	}
+	res, err := test.Analyze(t.Context(), Query{Canary: "v2", Baseline: "v1", Since: since})
+	require.NoError(t, err)
+	require.NotEqual(t, Fail, res.Verdict, res.Reason)
+	for range 30 {
+		r.Start("v2")
+	}
+	clk.Advance(300 * time.Millisecond)
+	res, err = test.Analyze(t.Context(), Query{Canary: "v2", Baseline: "v1", Since: since})
+	require.NoError(t, err)
+	assert.Equal(t, Fail, res.Verdict, res.Reason)
 }

@@ -21,14 +21,14 @@ var ratioTable = []struct {
 	median, p90 float64 // requests (both versions) to a fail
 	fixed80     float64 // a fixed-sample one-sided test at power 0.8
 }{
-	{1.5, 45000, 97700, 39892},
-	{2, 10400, 24100, 11952},
+	{1.5, 45900, 98600, 39892},
+	{2, 10500, 24500, 11952},
 	{3, 3500, 7200, 3972},
 	{10, 600, 900, 528},
 }
 
 // ratioTableAA is the A/A false-fail rate published with the table.
-const ratioTableAA = 0.008
+const ratioTableAA = 0.004
 
 // ratioTableOracle is the median of Wald's SPRT that knows the effect is
 // 3× (the fastest e-process at that effect) in the same simulation.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,8 @@ type RecorderOptions struct {
 	// every SliceDuration/100 (at most 50 ms, at least 1 ms) while requests
 	// flow, so a request may be filed in the slice before the one it ended
 	// in when it ended within that much of the boundary. Any other clock
-	// (a clock.Fake in tests) is asked for every request.
+	// (a clock.Fake in tests) is asked for every request, and Start and
+	// Finish time requests on it.
 	Clock clock.Clock
 }
 
@@ -168,8 +170,10 @@ func (r *Recorder) Register(backends ...string) error {
 
 // Observe records one completed request: the backend that served it, the
 // response status, how long it took and the response body bytes (negative
-// counts as 0). Status >= 500 is an error. An empty backend name, or a new
-// one beyond MaxBackends, is counted by Dropped and not recorded.
+// counts as 0). Status >= 500 is an error; StatusClientClosedRequest
+// (499) is a client that went away, counted in Window.Gone with elapsed as
+// a censored latency. An empty backend name, or a new one beyond
+// MaxBackends, is counted by Dropped and not recorded.
 func (r *Recorder) Observe(backend string, status int, elapsed time.Duration, bytes int64) {
 	st := r.st.Load()
 	if st == nil {
@@ -195,8 +199,9 @@ func (r *Recorder) Observe(backend string, status int, elapsed time.Duration, by
 // Start records that a request to backend has been dispatched and returns
 // the token to give Finish when it ends. While it is in flight, InFlight
 // counts it by age, so that a version that hangs is seen before any of
-// its requests ends. Start and Finish take no lock and allocate nothing;
-// the traffic splitter calls them (traffic.StartObserver) in place of
+// its requests ends. Start and Finish time the request themselves, read
+// the monotonic clock once each, take no lock and allocate nothing; the
+// traffic splitter calls them (traffic.StartObserver) in place of
 // Observe.
 func (r *Recorder) Start(backend string) int64 {
 	st := r.st.Load()
@@ -209,14 +214,15 @@ func (r *Recorder) Start(backend string) int64 {
 			return inflightUntracked
 		}
 	}
-	e := st.monoNow() / st.inflightWidth
+	now := st.monoNow()
+	e := now / st.inflightWidth
 	slot := &b.inflight[e%inflightBuckets]
 	for {
 		w := slot.Load()
 		switch we := int64(w >> inflightCountBits); {
 		case we == e:
 			if slot.CompareAndSwap(w, w+1) {
-				return e
+				return now << 1
 			}
 		case we < e:
 			// The bucket held an older epoch: whatever of it is still in
@@ -225,41 +231,55 @@ func (r *Recorder) Start(backend string) int64 {
 				if c := int64(w & inflightCountMask); c != 0 {
 					b.inOld.Add(c)
 				}
-				return e
+				return now << 1
 			}
 		default: // this goroutine stalled for a whole ring
 			b.inOld.Add(1)
-			return inflightOld
+			return now<<1 | inflightOld
 		}
 	}
 }
 
-// Tokens of Start that name no bucket.
+// A token of Start is the start (monotonic ns since the recorder began)
+// shifted left by one, with inflightOld set when the request is counted
+// in inOld; inflightUntracked when it is not counted at all.
 const (
 	inflightUntracked = -1
-	inflightOld       = -2
+	inflightOld       = 1
 )
 
-// Finish records the end of a request begun with Start: it is Observe
-// for a request whose token is token.
-func (r *Recorder) Finish(backend string, token int64, status int, elapsed time.Duration, bytes int64) {
-	r.Observe(backend, status, elapsed, bytes)
-	if token == inflightUntracked {
+// Finish records the end of a request begun with Start, whose token is
+// token: Observe with the time since Start, and the request no longer in
+// flight.
+func (r *Recorder) Finish(backend string, token int64, status int, bytes int64) {
+	st := r.st.Load()
+	if st == nil || token == inflightUntracked {
+		r.state().dropped.Add(1)
 		return
 	}
-	st := r.st.Load()
 	b := st.table.Load().get(backend)
 	if b == nil {
+		st.dropped.Add(1)
 		return
 	}
-	if token == inflightOld {
+	now := st.monoNow()
+	start := token >> 1
+	var at recSlotRef
+	if st.clk == nil && !st.stale.Load() {
+		at = recSlotRef(st.coarse.Load())
+	} else {
+		at = st.observedSlot()
+	}
+	b.record(at, status, time.Duration(now-start), bytes)
+	if token&inflightOld != 0 {
 		b.inOld.Add(-1)
 		return
 	}
-	slot := &b.inflight[token%inflightBuckets]
+	e := start / st.inflightWidth
+	slot := &b.inflight[e%inflightBuckets]
 	for {
 		w := slot.Load()
-		if int64(w>>inflightCountBits) != token {
+		if int64(w>>inflightCountBits) != e {
 			b.inOld.Add(-1) // the bucket was reused: it is counted in inOld
 			return
 		}
@@ -274,7 +294,8 @@ func (r *Recorder) Finish(backend string, token int64, status int, elapsed time.
 // slower than d before they end (right-censored). A request is counted
 // once its start is surely more than d ago, which is at most
 // InFlightResolution after it is; requests in flight for longer than
-// InFlightSpan are counted for any d up to that span.
+// InFlightSpan are counted for any d up to that span. A d of
+// -InFlightResolution or less counts every request in flight.
 func (r *Recorder) InFlight(backend string, d time.Duration) int64 {
 	b := r.state().table.Load().get(backend)
 	if b == nil {
@@ -300,6 +321,37 @@ func (b *recBackend) LongerThan(d time.Duration) int64 {
 		n += max(0, b.inOld.Load())
 	}
 	return n
+}
+
+// NextLongerThan returns how long from now until InFlight(backend, d)
+// next counts one more request, if no request ends meanwhile: the wait
+// for the oldest request in flight not yet counted. ok is false when every
+// request in flight is counted already, or none is. A guard sleeps until
+// then instead of polling, so that a hung request is judged the moment it
+// is known to be slower than d.
+func (r *Recorder) NextLongerThan(backend string, d time.Duration) (wait time.Duration, ok bool) {
+	st := r.state()
+	b := st.table.Load().get(backend)
+	if b == nil {
+		return 0, false
+	}
+	now := st.monoNow()
+	best := int64(math.MaxInt64)
+	for i := range b.inflight {
+		w := b.inflight[i].Load()
+		if w&inflightCountMask == 0 {
+			continue
+		}
+		// Counted once (e+1)·width <= now − d.
+		at := (int64(w>>inflightCountBits)+1)*st.inflightWidth + int64(d)
+		if at > now && at < best {
+			best = at
+		}
+	}
+	if best == math.MaxInt64 {
+		return 0, false
+	}
+	return time.Duration(best - now), true
 }
 
 // InFlightResolution is the width of the epochs in-flight requests are

@@ -45,3 +45,35 @@ func ExampleRecorder() {
 	// last 30s: 12:01:00 to 12:01:30, 60 requests, 50% errors, p50 20ms, p99 894ms
 	// since 12:00:00: 660 requests, 30 errors, 322560 bytes
 }
+
+// A canary that accepts requests and never answers: the splitter reports
+// each request's start (traffic.StartObserver), so the recorder counts
+// requests in flight by age, and a latency limit sees them as slow before
+// any ends.
+func ExampleRecorder_InFlight() {
+	clk := clock.NewFake(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	rec, _ := analysis.NewRecorder(analysis.RecorderOptions{Clock: clk}, "canary")
+	for range 5 {
+		rec.Start("canary") // never finished
+		clk.Advance(50 * time.Millisecond)
+	}
+	// Started 250, 200, 150, 100 and 50 ms ago.
+	fmt.Println("in flight longer than 120ms:", rec.InFlight("canary", 120*time.Millisecond))
+	slow, n := rec.Total("canary").SlowerThan(120 * time.Millisecond)
+	fmt.Printf("known slower than 120ms: %d of %d\n", slow, n)
+	// Output:
+	// in flight longer than 120ms: 3
+	// known slower than 120ms: 3 of 3
+}
+
+// A recorder refuses to judge a step longer than it remembers, unless it
+// is sized for it.
+func ExampleRecorder_CheckSpan() {
+	rec, _ := analysis.NewRecorder(analysis.RecorderOptions{})
+	fmt.Println(rec.Span(), rec.CheckSpan(10*time.Minute) != nil)
+	rec, _ = analysis.NewRecorder(analysis.RecorderOptions{Span: 10 * time.Minute})
+	fmt.Println(rec.Span(), rec.CheckSpan(10*time.Minute))
+	// Output:
+	// 1m0s true
+	// 10m0s <nil>
+}

@@ -372,11 +372,15 @@ const DefaultConcentration = 2.0
 // sequential probability ratio tests, mixed as in H. Robbins,
 // "Statistical methods related to the law of the iterated logarithm"
 // (Ann. Math. Statist. 41(5), 1970) — one-sided, over ratios
-// MaxRatio·e^(0.1k), k = 1..48 (up to 121 × MaxRatio), weighted by a
-// normal density on the log of the ratio's excess centred on 3× (sd 0.5):
+// MaxRatio·e^(0.1k), k = 1..40 (up to 55 × MaxRatio), and 8 more 0.5
+// apart in log, weighted by a normal density on the log of the ratio's
+// excess centred on 3× (sd 0.5):
 // the effects users care about (1.5× to 10×) get the weight, so that a 3×
 // regression is caught after a median of 3,300 requests where the
-// two-sided Bayes factor below needs 4,400. Each update is judged on its
+// two-sided Bayes factor below needs 4,400; a tenth of the weight is
+// spread evenly over all 48 ratios, the largest 2,981 × MaxRatio, so that
+// a version failing every request is still judged in a few errors. Each
+// update is judged on its
 // own: given its canary and baseline request counts (ρ is their share, or
 // CanaryShare) and its errors, each component multiplies in the
 // likelihood ratio of the update's canary errors under θ(ρ_k) against
@@ -488,8 +492,13 @@ func (m RatioMixture) String() string {
 // with the given centre and sd.
 const (
 	ratioComponents = 48
+	ratioFine       = 40 // components ratioStep apart
 	ratioStep       = 0.1
 	ratioSD         = 0.5
+	// ratioFloor is the weight spread evenly over every component, so
+	// that effects far from the centre (a version failing every request)
+	// are still judged in a few errors.
+	ratioFloor = 0.1
 )
 
 // ratioMix is one side of the effect mixture: log-likelihood ratios
@@ -504,21 +513,32 @@ type ratioMix struct {
 func newRatioMix(boundary, centre float64, up bool) ratioMix {
 	var m ratioMix
 	m.logRho0 = math.Log(boundary)
+	var gauss [ratioComponents]float64
 	var sum float64
 	for k := range ratioComponents {
-		d := ratioStep * float64(k+1)
+		d := ratioDistance(k)
 		z := (d - math.Log(centre)) / ratioSD
-		m.logW[k] = -z * z / 2
-		sum += math.Exp(m.logW[k])
+		gauss[k] = math.Exp(-z * z / 2)
+		sum += gauss[k]
 		if !up {
 			d = -d
 		}
 		m.logRho[k] = m.logRho0 + d
 	}
 	for k := range m.logW {
-		m.logW[k] -= math.Log(sum)
+		m.logW[k] = math.Log((1-ratioFloor)*gauss[k]/sum + ratioFloor/ratioComponents)
 	}
 	return m
+}
+
+// ratioDistance is the k-th component's distance from the boundary in
+// log ratio: ratioStep apart out to 4 (55×), then 0.5 apart out to 8
+// (2,981×), where a version that fails every request is judged.
+func ratioDistance(k int) float64 {
+	if k < ratioFine {
+		return ratioStep * float64(k+1)
+	}
+	return ratioStep*ratioFine + 0.5*float64(k+1-ratioFine)
 }
 
 // add multiplies in one update: ec of the e errors landed on the canary,
@@ -838,7 +858,9 @@ const (
 //     the gap is at most F̂b(g') + εb − (F̂c((1+Slack)·g) − εc), and that
 //     bound (with 0 below the grid and 1 above it) must be ≤ PassMargin.
 //   - With Quantile and Limit set: fail when the canary's share of
-//     requests slower than Limit is shown to exceed 1 − Quantile (its
+//     requests slower than Limit (Analyze counts among them those in
+//     flight or abandoned past Limit, Window.SlowerThan) is shown to
+//     exceed 1 − Quantile (its
 //     Quantile-quantile is then above Limit), and passing also needs that
 //     share shown to be below 1 − Quantile. This uses the mixture
 //     e-processes of SequentialErrorRate on the count of slow requests,
@@ -978,6 +1000,7 @@ type LatencyMonitor struct {
 	gap, passBound     float64
 	slow, canaryN      int64
 	qFailLog, qPassLog float64
+	censored           int64 // requests gone or pending past limit (Analyze)
 }
 
 // Reset forgets every update.
@@ -1050,9 +1073,11 @@ func (m *LatencyMonitor) Update(canary, baseline Distribution) (SequentialResult
 	}
 
 	if m.limit > 0 {
-		m.slow = nc - canary.CountAtMost(m.limit)
-		m.qFailLog = m.qFail.LogE(m.slow, nc)
-		m.qPassLog = m.qPass.LogE(m.slow, nc)
+		// Requests known slower than the limit without having completed
+		// (Analyze sets censored from its window) count as slow.
+		m.slow = nc - canary.CountAtMost(m.limit) + m.censored
+		m.qFailLog = m.qFail.LogE(m.slow, nc+m.censored)
+		m.qPassLog = m.qPass.LogE(m.slow, nc+m.censored)
 		m.maxQFail = math.Max(m.maxQFail, m.qFailLog)
 		m.maxQPass = math.Max(m.maxQPass, m.qPassLog)
 		if m.maxQFail >= m.qthr {
@@ -1116,6 +1141,9 @@ func (s *SequentialLatency) Analyze(ctx context.Context, q Query) (Result, error
 	}
 	c := s.Source.Window(q.Canary, q.Since, q.Until)
 	b := s.Source.Window(q.Baseline, q.Since, q.Until)
+	if s.Limit > 0 {
+		m.censored = c.censoredOver(s.Limit)
+	}
 	r, err := m.Update(c.Latency, b.Latency)
 	if err != nil {
 		return seqError(res, err)

@@ -57,5 +57,5 @@ func ExampleSequentialErrorRatio() {
 	fmt.Println(res.Reason)
 	// Output:
 	// fail
-	// 5xx ratio (sequential): canary 5xx rate 3.24% (n=1,204, 39 errors) vs baseline 0.101% (n=10,877, 11 errors): ratio > allowed 1: anytime 99% bounds on the ratio [10.41, 149.7], e-value 2.46e+24 >= 100 (p=4.06e-25)
+	// 5xx ratio (sequential): canary 5xx rate 3.24% (n=1,204, 39 errors) vs baseline 0.101% (n=10,877, 11 errors): ratio > allowed 1: anytime 99% bounds on the ratio [10.41, 149.7], e-value 2.24e+26 >= 100 (p=4.46e-27)
 }

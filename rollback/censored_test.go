@@ -2,6 +2,8 @@ package rollback
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,7 +108,7 @@ func TestGuardHungCanary(t *testing.T) {
 		for range 9 {
 			rec.Observe("v1", 200, 20*time.Millisecond, 0)
 		}
-		rec.Finish("v2", rec.Start("v2"), 200, 20*time.Millisecond, 0)
+		rec.Finish("v2", rec.Start("v2"), 200, 0)
 		clk.Advance(10 * time.Millisecond)
 		require.Empty(t, run.poll())
 	}
@@ -148,4 +150,112 @@ func TestGuardWakesOnError(t *testing.T) {
 		}
 	}
 	t.Fatal("the guard did not wake on errors before its poll")
+}
+
+// A guard over a recorder that tracks requests in flight wakes the moment
+// a hung request is known to be slower than the limit, not at its next
+// poll.
+func TestGuardWakesOnHungRequest(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rec, err := analysis.NewRecorder(analysis.RecorderOptions{Clock: clk}, "v1", "v2")
+	require.NoError(t, err)
+	g := Guard{Source: rec, MaxLatency: 200 * time.Millisecond, Clock: clk} // polls every 10 ms
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fired := make(chan time.Duration, 4)
+	start := clk.Now()
+	go func() { _ = g.Watch(ctx, target, func(string) { fired <- clk.Now().Sub(start) }) }()
+	require.NoError(t, clk.BlockUntil(ctx, 1))
+	clk.Advance(3 * time.Millisecond)
+	for range 3 {
+		rec.Start("v2") // three requests that never end, 3 ms after a poll
+	}
+	// Known slow at 204 ms (their 4 ms bucket ends at 4 ms); polls fall on
+	// multiples of 10 ms, so a guard that only polled would fire at 210.
+	for range 300 {
+		// Wait until the guard sleeps again — or has fired, after which
+		// it sets no timer.
+		wctx, wcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := clk.BlockUntil(wctx, 1)
+		wcancel()
+		select {
+		case at := <-fired:
+			assert.Equal(t, 204*time.Millisecond, at)
+			return
+		default:
+		}
+		require.NoError(t, err)
+		clk.Advance(time.Millisecond)
+	}
+	t.Fatal("the guard did not fire")
+}
+
+// A model of a healthy canary with requests in flight and clients that
+// give up, on the fake clock: random arrivals, log-normal latencies well
+// under the limit, 30% of clients cancelling after a random wait. After
+// every step the recorder's count of requests in flight is the model's,
+// and the guard never fires.
+func TestGuardHealthyInFlightModel(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rec, err := analysis.NewRecorder(analysis.RecorderOptions{Clock: clk}, "v1", "v2")
+	require.NoError(t, err)
+	g := Guard{Source: rec, MaxErrorRate: 0.01, CompareErrorRate: true, MaxLatency: 500 * time.Millisecond, Clock: clk}
+	run, err := g.start(target)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	type req struct {
+		backend string
+		token   int64
+		end     time.Duration
+		status  int
+	}
+	var open []req
+	var now time.Duration
+	steps := 300_000 // five virtual minutes in 1 ms steps
+	if raceEnabled || testing.Short() {
+		steps = 30_000
+	}
+	for step := range steps {
+		for range 2 { // 1,000 req/s: 10% to the canary
+			if rng.IntN(2) == 0 {
+				continue
+			}
+			b := "v1"
+			if rng.IntN(10) == 0 {
+				b = "v2"
+			}
+			lat := time.Duration(30e6 * math.Exp(0.5*rng.NormFloat64())) // median 30 ms
+			r := req{backend: b, token: rec.Start(b), end: now + lat, status: 200}
+			if rng.IntN(10) < 3 { // the client gives up first, or not
+				if wait := time.Duration(rng.Int64N(int64(2 * lat))); wait < lat {
+					r.end, r.status = now+wait, analysis.StatusClientClosedRequest
+				}
+			}
+			open = append(open, r)
+		}
+		clk.Advance(time.Millisecond)
+		now += time.Millisecond
+		kept := open[:0]
+		for _, r := range open {
+			if r.end <= now {
+				rec.Finish(r.backend, r.token, r.status, 0)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		open = kept
+		var canaryOpen int64
+		for _, r := range open {
+			if r.backend == "v2" {
+				canaryOpen++
+			}
+		}
+		require.Equal(t, canaryOpen, rec.InFlight("v2", -rec.InFlightResolution()), "step %d", step)
+		if step%10 == 9 {
+			require.Empty(t, run.poll(), "step %d: a healthy canary is never rolled back", step)
+		}
+	}
+	w := rec.Total("v2")
+	assert.Zero(t, w.Errors)
+	assert.Greater(t, w.Gone, int64(100))
 }

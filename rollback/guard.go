@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
-	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/analysis/stats"
+	"github.com/ramp-go/ramp/clock"
 )
 
 // Defaults of Guard.
@@ -82,6 +82,27 @@ const (
 // version, which is how a service at steady load behaves; a canary whose
 // first requests are slow by design (a cold cache) can use MinRequests to
 // be judged only after warming up.
+//
+// # Requests that never complete
+//
+// The latency-limit check counts, besides completed requests slower than
+// MaxLatency, the requests known to be slower though they never completed
+// (right-censored observations, analysis.Window.SlowerThan): those whose
+// client gave up after waiting longer than MaxLatency (recorded as 499,
+// which also keeps them out of the error rates: a client giving up is no
+// server error), and those still in flight for longer than MaxLatency. So
+// a canary that accepts requests and never answers is rolled back at
+// about MaxLatency plus the few requests the test needs, whatever the
+// clients' timeouts. An analysis.Recorder fed by a traffic.Splitter
+// tracks both.
+//
+// # Waking
+//
+// Besides every PollInterval, the guard wakes at once when Source signals
+// the canary's next 5xx (a method Errored(backend) <-chan struct{}, as
+// analysis.Recorder has) and, for the latency limit, when the next
+// request in flight becomes known to be slower than MaxLatency (a method
+// NextLongerThan(backend, d) (time.Duration, bool)).
 //
 // # Source
 //
@@ -224,14 +245,25 @@ func (g *Guard) Watch(ctx context.Context, t Target, fire func(reason string)) e
 		poll = DefaultGuardPoll
 	}
 	errored, _ := g.Source.(interface{ Errored(string) <-chan struct{} })
+	pending, _ := g.Source.(interface {
+		NextLongerThan(string, time.Duration) (time.Duration, bool)
+	})
 	for !run.finished() {
 		// A source that signals errors wakes the guard at the canary's
-		// next 5xx, not only at the next poll.
+		// next 5xx, not only at the next poll; one that tracks requests in
+		// flight, the moment the next one is known to be slower than
+		// MaxLatency.
 		var wake <-chan struct{}
 		if errored != nil && (run.enabled[checkErrorRate] || run.enabled[checkErrorRatio]) {
 			wake = errored.Errored(t.Canary)
 		}
-		timer := clk.NewTimer(poll)
+		wait := poll
+		if pending != nil && run.enabled[checkLatency] && !run.fired[checkLatency] {
+			if d, ok := pending.NextLongerThan(t.Canary, g.MaxLatency); ok && d < wait {
+				wait = max(d, 100*time.Microsecond)
+			}
+		}
+		timer := clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -510,9 +542,13 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 	}
 	// The window's span moved (data expired from the source) or a count
 	// went back: the difference means nothing, so start again from here.
+	// (The latency sample may shrink by a request without anything having
+	// gone back: one counted as slow while in flight whose client then
+	// gave up too early to be surely slow. Only the counts of completed
+	// requests say the source was reset.)
 	rebase := !a.primed ||
 		(r.totals == nil && !a.lastSince.IsZero() && !w.Since.Equal(a.lastSince)) ||
-		c.n < a.last.n || c.errs < a.last.errs || c.ln < a.last.ln
+		c.n < a.last.n || c.errs < a.last.errs
 	if r.totals != nil && c.cdf != nil {
 		switch {
 		case !a.primed:
@@ -531,7 +567,7 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 		dn, de = c.n-a.last.n, c.errs-a.last.errs
 		a.cum.n += dn
 		a.cum.errs += de
-		a.cum.ln += c.ln - a.last.ln
+		a.cum.ln += max(0, c.ln-a.last.ln)
 		a.cum.slow += max(0, c.slow-a.last.slow)
 		if r.totals == nil {
 			for i := range c.cdf {

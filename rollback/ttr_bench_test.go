@@ -107,7 +107,10 @@ func ttrTrial(tb testing.TB, fault ttrFault) time.Duration {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = g.Watch(ctx, Target{Stable: "stable", Canary: "canary"}, func(string) {
+		_ = g.Watch(ctx, Target{Stable: "stable", Canary: "canary"}, func(reason string) {
+			if testing.Verbose() {
+				tb.Log(reason)
+			}
 			// The driver: the stable route, at once.
 			if err := sp.Apply(ctx, traffic.Route{Weights: []traffic.Weight{{Backend: "stable", Percent: 100}}}); err == nil {
 				select {

@@ -15,12 +15,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/internal/integration"
 )
 
 type nopHandler struct{}
 
 func (nopHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// observeOnly hides a recorder's Start and Finish, so that the splitter
+// calls Observe alone.
+type observeOnly struct{ Observer }
+
+func benchRecorder(b *testing.B) *analysis.Recorder {
+	r, err := analysis.NewRecorder(analysis.RecorderOptions{}, "stable", "canary")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
 
 type nopObserver struct{}
 
@@ -61,6 +74,10 @@ func BenchmarkSplitter(b *testing.B) {
 			[]string{"Cookie", "_ga=GA1.2.3; session=" + uuid + "; ramp=3w5e11264sgsg"}},
 		{"rules-no-match", Options{Route: rules}, []string{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"}},
 		{"weighted-observed", Options{Observer: nopObserver{}}, nil},
+		// The recorder before in-flight tracking (Observe only) and with it
+		// (Start and Finish), side by side.
+		{"weighted-recorder-observe", Options{Observer: observeOnly{benchRecorder(b)}}, nil},
+		{"weighted-recorder-inflight", Options{Observer: benchRecorder(b)}, nil},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -20,7 +20,7 @@ import (
 type startObservations struct {
 	observations
 	mu      sync.Mutex
-	started map[int64]string
+	started map[int64]startedAt
 	next    int64
 }
 
@@ -29,21 +29,26 @@ func (o *startObservations) Start(backend string) int64 {
 	defer o.mu.Unlock()
 	o.next++
 	if o.started == nil {
-		o.started = map[int64]string{}
+		o.started = map[int64]startedAt{}
 	}
-	o.started[o.next] = backend
+	o.started[o.next] = startedAt{backend, time.Now()}
 	return o.next
 }
 
-func (o *startObservations) Finish(backend string, token int64, status int, elapsed time.Duration, bytes int64) {
+type startedAt struct {
+	backend string
+	at      time.Time
+}
+
+func (o *startObservations) Finish(backend string, token int64, status int, bytes int64) {
 	o.mu.Lock()
-	b, ok := o.started[token]
+	s, ok := o.started[token]
 	delete(o.started, token)
 	o.mu.Unlock()
-	if !ok || b != backend {
+	if !ok || s.backend != backend {
 		panic("Finish without its Start")
 	}
-	o.Observe(backend, status, elapsed, bytes)
+	o.Observe(backend, status, time.Since(s.at), bytes)
 }
 
 // A client that goes away is observed as 499, not as the 502 that

@@ -57,7 +57,13 @@
 // traffic is a leaf: it knows nothing of rollouts or analysis. Outcomes of
 // requests leave it through the Observer hook, whose method uses only
 // builtin and standard types so that analysis can implement it without
-// importing traffic.
+// importing traffic. An Observer that is also a StartObserver (as
+// analysis.Recorder is) is told when each request is dispatched too, so
+// that it can count requests still in flight: a backend that hangs is
+// seen before any of its requests ends. A request whose client went away
+// before its response is observed as StatusClientClosedRequest (499)
+// rather than the 502 a reverse proxy answers it with: a client giving up
+// is no server error.
 //
 // # Cost
 //

@@ -15,13 +15,15 @@ type Observer interface {
 // dispatched, so that it can count requests still in flight (a backend
 // that hangs answers nothing to observe). When a Splitter's Observer is
 // one, the splitter calls Start as it dispatches a request and Finish,
-// with Start's token, in place of Observe when the request ends.
-// analysis.Recorder is one. Both are called on the request path: they
-// must be fast and safe for concurrent use.
+// with Start's token, in place of Observe when the request ends; the
+// observer times the request itself (from Start to Finish), so the
+// splitter reads no clock for it. analysis.Recorder is one. Both are
+// called on the request path: they must be fast and safe for concurrent
+// use.
 type StartObserver interface {
 	Observer
 	Start(backend string) (token int64)
-	Finish(backend string, token int64, status int, elapsed time.Duration, bytes int64)
+	Finish(backend string, token int64, status int, bytes int64)
 }
 
 // StatusClientClosedRequest is the status a request is observed with when

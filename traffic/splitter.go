@@ -304,11 +304,11 @@ func (s *Splitter) point(rec *recorder, r *http.Request) uint64 {
 func (s *Splitter) serve(rec *recorder, r *http.Request, b *backend) {
 	var start time.Duration
 	var token int64
-	if s.obs != nil {
+	switch {
+	case s.sobs != nil:
+		token = s.sobs.Start(b.name) // it times the request itself
+	case s.obs != nil:
 		start = monotonic()
-		if s.sobs != nil {
-			token = s.sobs.Start(b.name)
-		}
 	}
 	// The deferred function only calls recover when the handler did not
 	// return, so the common path does not pay for recover.
@@ -321,18 +321,19 @@ func (s *Splitter) serve(rec *recorder, r *http.Request, b *backend) {
 	b.h.ServeHTTP(rec, r)
 	returned = true
 	if s.obs != nil {
-		s.observe(b, token, clientGone(r, rec.started(), rec.result()), monotonic()-start, rec.bytes)
+		s.observe(b, start, token, clientGone(r, rec.started(), rec.result()), rec.bytes)
 	}
 	rec.release()
 }
 
-// observe reports one outcome to the observer.
-func (s *Splitter) observe(b *backend, token int64, status int, elapsed time.Duration, bytes int64) {
+// observe reports one outcome to the observer: a request that started at
+// start (on monotonic), or whose Start gave token.
+func (s *Splitter) observe(b *backend, start time.Duration, token int64, status int, bytes int64) {
 	if s.sobs != nil {
-		s.sobs.Finish(b.name, token, status, elapsed, bytes)
+		s.sobs.Finish(b.name, token, status, bytes)
 		return
 	}
-	s.obs.Observe(b.name, status, elapsed, bytes)
+	s.obs.Observe(b.name, status, monotonic()-start, bytes)
 }
 
 // clientGone returns StatusClientClosedRequest when r's client went away
@@ -365,7 +366,7 @@ func (s *Splitter) recovered(rec *recorder, r *http.Request, b *backend, start t
 	if p == nil {
 		// runtime.Goexit in the handler: the connection is dropped.
 		if s.obs != nil {
-			s.observe(b, token, clientGone(r, false, http.StatusBadGateway), monotonic()-start, rec.bytes)
+			s.observe(b, start, token, clientGone(r, false, http.StatusBadGateway), rec.bytes)
 		}
 		rec.release()
 		return
@@ -390,7 +391,7 @@ func (s *Splitter) recovered(rec *recorder, r *http.Request, b *backend, start t
 		}
 	}
 	if s.obs != nil {
-		s.observe(b, token, clientGone(r, !abort && rec.started(), status), monotonic()-start, bytes)
+		s.observe(b, start, token, clientGone(r, !abort && rec.started(), status), bytes)
 	}
 	rec.release()
 	if abort {

@@ -30,6 +30,14 @@ type SourceConfig struct {
 	Step time.Duration
 	// Vars declares template variables of the host's own, as for Config.
 	Vars map[string]string
+	// Units gives metrics their unit, by name. A metric with a unit has
+	// its samples checked against the unit's domain (as Metric.Unit): a
+	// point outside it (a ratio of -0.5, a negative duration, ±Inf) makes
+	// Range fail with an error wrapping ErrImpossible, naming the metric
+	// and the value, so that the comparison is an Error rather than a
+	// verdict on impossible data. NaN points (0/0) pass through for the
+	// judge's NaN strategy. A metric without a unit is not checked.
+	Units map[string]Unit
 	// Now tells the time at which an analysis.Query without Until ends.
 	// nil: time.Now.
 	Now func() time.Time
@@ -44,6 +52,7 @@ type SourceConfig struct {
 type Source struct {
 	scope
 	queries map[string]*Template
+	units   map[string]Unit
 	log     *slog.Logger
 }
 
@@ -56,7 +65,14 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	fail := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("prometheus source: "+format, args...))
 	}
-	s := &Source{scope: newScope(cfg.Client, cfg.Window, cfg.Step, cfg.Vars, cfg.Now, fail), queries: map[string]*Template{}, log: cfg.Logger}
+	s := &Source{scope: newScope(cfg.Client, cfg.Window, cfg.Step, cfg.Vars, cfg.Now, fail), queries: map[string]*Template{}, units: cfg.Units, log: cfg.Logger}
+	for _, name := range sortedKeys(cfg.Units) {
+		if u := cfg.Units[name]; u < Number || u > Seconds {
+			fail("Units[%q]: %d is unknown", name, int(u))
+		} else if _, ok := cfg.Queries[name]; !ok {
+			fail("Units[%q]: no query of that name", name)
+		}
+	}
 	if len(cfg.Queries) == 0 {
 		fail("Queries is empty: nothing to sample")
 	}
@@ -165,6 +181,21 @@ func (s *Source) Range(ctx context.Context, q analysis.Query, metric string) (Sa
 	}
 	if err := g.Wait(); err != nil {
 		return Samples{}, err
+	}
+	if u, ok := s.units[metric]; ok {
+		for _, side := range []struct {
+			name, query string
+			vals        []float64
+		}{{"canary", out.CanaryQuery, out.Canary}, {"baseline", out.BaselineQuery, out.Baseline}} {
+			for _, v := range side.vals {
+				if v != v { // NaN: the judge's NaN strategy decides
+					continue
+				}
+				if err := u.check(v); err != nil {
+					return Samples{}, fmt.Errorf("prometheus source: metric %q: %s: %w (query: %s)", metric, side.name, err, side.query)
+				}
+			}
+		}
 	}
 	out.Warnings = append(canaryWarn, baseWarn...)
 	return out, nil

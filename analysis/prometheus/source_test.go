@@ -180,3 +180,33 @@ func TestSourceFeedsComparison(t *testing.T) {
 		})
 	}
 }
+
+// A sample outside its metric's unit makes the comparison an Error, never
+// a verdict (issue 12, §3).
+func TestSourceImpossibleSamples(t *testing.T) {
+	f := newFakeProm(t, func(_ string, form url.Values) (int, string) {
+		if strings.Contains(form.Get("query"), `"canary"`) {
+			return 200, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.01"],[2,"-0.5"],[3,"NaN"]]}]}}`
+		}
+		return 200, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.01"],[2,"0.02"]]}]}}`
+	})
+	queries := map[string]string{"5xx rate": `r{backend="{{backend}}"}`}
+	src, err := NewSource(SourceConfig{Client: newTestClient(t, Options{URL: f.URL}), Queries: queries,
+		Units: map[string]Unit{"5xx rate": Ratio}, Step: 5 * time.Second})
+	require.NoError(t, err)
+	_, err = src.Range(context.Background(), window30s(), "5xx rate")
+	require.ErrorIs(t, err, ErrImpossible)
+	assert.Contains(t, err.Error(), `metric "5xx rate": canary: impossible value -0.5 (ratio unit)`)
+
+	c, err := analysis.NewComparison(src, analysis.CompareMetric{Name: "5xx rate", MinSamples: 1})
+	require.NoError(t, err)
+	res, err := c.Analyze(context.Background(), window30s())
+	require.ErrorIs(t, err, ErrImpossible)
+	assert.Equal(t, analysis.Error, res.Verdict)
+
+	_, err = NewSource(SourceConfig{Client: newTestClient(t, Options{URL: f.URL}), Queries: queries,
+		Units: map[string]Unit{"latency": Seconds, "5xx rate": Unit(9)}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `Units["latency"]: no query of that name`)
+	assert.Contains(t, err.Error(), `Units["5xx rate"]: 9 is unknown`)
+}
