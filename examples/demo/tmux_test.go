@@ -241,7 +241,7 @@ func TestDemoRespectsNoColorAndDumbTerminals(t *testing.T) {
 			text := strings.Join(p.Lines(true), "\n")
 			assert.Contains(t, text, "\nSummary\n")
 			if !tc.live {
-				assert.Contains(t, text, "step 0 analysis", "plain lines print every verdict")
+				assert.Contains(t, text, "step 1 of 1 analysis", "plain lines print every verdict")
 			}
 		})
 	}
