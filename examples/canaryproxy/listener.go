@@ -7,28 +7,30 @@ import (
 	"time"
 )
 
-// limitListener accepts at most n connections at a time: Accept waits for
-// one to close before taking the next. Connections beyond the bound wait
-// in the kernel's accept queue, where they cost the process no file
-// descriptor, so a flood of idle or slow clients on one listener cannot
-// use up the descriptors another listener (the admin API) or the
-// upstream connections need.
+// limitListener accepts at most n connections at a time. When all are
+// taken it evicts, if evict is set, a connection that carries no request
+// (see connTracker), or else waits for one to close. Connections beyond
+// the bound wait in the kernel's accept queue, where they cost the process
+// no file descriptor, so a flood of idle or slow clients on one listener
+// cannot use up the descriptors another listener (the admin API) or the
+// upstream connections need, and idle ones cannot keep anyone out.
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// evict, when set, closes one connection that carries no request
+	// and reports whether it did.
+	evict func() bool
 }
 
-func newLimitListener(l net.Listener, n int) *limitListener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+func newLimitListener(l net.Listener, n int, evict func() bool) *limitListener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{}), evict: evict}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	if err := l.acquire(); err != nil {
+		return nil, err
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -36,6 +38,43 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+// acquire takes a slot: a free one, one an eviction frees, or the next
+// one a connection gives back. While evictions are possible it looks
+// again every evictRetry, as connections age into being evictable.
+func (l *limitListener) acquire() error {
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return nil
+		case <-l.done:
+			return net.ErrClosed
+		default:
+		}
+		if l.evict == nil {
+			break
+		}
+		if l.evict() {
+			continue
+		}
+		t := time.NewTimer(evictRetry)
+		select {
+		case l.slots <- struct{}{}:
+			t.Stop()
+			return nil
+		case <-l.done:
+			t.Stop()
+			return net.ErrClosed
+		case <-t.C:
+		}
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-l.done:
+		return net.ErrClosed
+	}
 }
 
 func (l *limitListener) Close() error {
@@ -111,31 +150,75 @@ func proxyConnLimit(maxConns, adminMaxConns int, nofile uint64) int {
 	return max(16, (int(nofile)-adminMaxConns-fdReserve)/2)
 }
 
-// unusedConns tracks the connections that have not yet sent a byte of a
-// request (http.StateNew), for closing them at shutdown.
-type unusedConns struct {
-	mu sync.Mutex
-	m  map[net.Conn]struct{}
+// connTracker knows which of a server's connections carry no request: those
+// that have sent nothing yet (http.StateNew) and idle keep-alive ones
+// (http.StateIdle). A full limitListener evicts the oldest of them to
+// take a new connection, and shutdown closes the unused ones at once.
+// Closing such a connection loses nothing: a keep-alive connection may be
+// closed at any time (a client retries its next request on a new one),
+// and one that has sent nothing has nothing in flight.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]trackedConn
+}
+
+type trackedConn struct {
+	state http.ConnState
+	since time.Time
 }
 
 // track is an http.Server.ConnState.
-func (u *unusedConns) track(c net.Conn, s http.ConnState) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if s != http.StateNew {
-		delete(u.m, c)
+func (t *connTracker) track(c net.Conn, s http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s != http.StateNew && s != http.StateIdle {
+		delete(t.conns, c)
 		return
 	}
-	if u.m == nil {
-		u.m = map[net.Conn]struct{}{}
+	if t.conns == nil {
+		t.conns = map[net.Conn]trackedConn{}
 	}
-	u.m[c] = struct{}{}
+	t.conns[c] = trackedConn{state: s, since: time.Now()}
 }
 
-func (u *unusedConns) closeAll() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for c := range u.m {
-		c.Close()
+// evictAfter is how long a connection must have carried no request before
+// it may be evicted: a client sends its request right after connecting,
+// and one just accepted must have the time to. evictRetry is how often a
+// full listener looks again for one to evict.
+const (
+	evictAfter = time.Second
+	evictRetry = 100 * time.Millisecond
+)
+
+// evictOldest closes the connection that has carried no request for the
+// longest, at least evictAfter, and reports whether there was one.
+func (t *connTracker) evictOldest() bool {
+	t.mu.Lock()
+	var oldest net.Conn
+	at := time.Now().Add(-evictAfter)
+	for c, tc := range t.conns {
+		if !tc.since.After(at) {
+			oldest, at = c, tc.since
+		}
+	}
+	delete(t.conns, oldest)
+	t.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.Close() // gives its slot back
+	return true
+}
+
+// closeUnused closes the connections that never sent a request; http.Server
+// Shutdown would wait 5s for them (it closes idle ones itself).
+func (t *connTracker) closeUnused() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c, tc := range t.conns {
+		if tc.state == http.StateNew {
+			c.Close()
+			delete(t.conns, c)
+		}
 	}
 }

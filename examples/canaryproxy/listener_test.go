@@ -19,7 +19,7 @@ import (
 func TestLimitListener(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	l := newLimitListener(inner, 2)
+	l := newLimitListener(inner, 2, nil)
 	defer l.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -57,7 +57,7 @@ func TestLimitListener(t *testing.T) {
 	third.Close()
 
 	// Close ends an Accept that waits for a slot.
-	l2 := newLimitListener(mustListen(t), 1)
+	l2 := newLimitListener(mustListen(t), 1, nil)
 	c, err := net.Dial("tcp", l2.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
@@ -194,4 +194,59 @@ func TestWriteTimeoutCutsAStalledReaderNotAStream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a client that does not read held the response")
 	}
+}
+
+// A full listener makes room for a new connection by closing the oldest
+// that carries no request; connections in the middle of a request stay.
+func TestFullListenerEvictsUnusedConnections(t *testing.T) {
+	var tracker connTracker
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				time.Sleep(2 * evictAfter)
+			}
+			io.WriteString(w, "ok")
+		}),
+		ConnState: tracker.track,
+	}
+	ln := newLimitListener(mustListen(t), 3, tracker.evictOldest)
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+
+	// One connection busy with a slow request, one idle after a request,
+	// one that never sends anything: the listener is full.
+	slowDone := make(chan error, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Get("http://" + addr + "/slow")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		slowDone <- err
+	}()
+	idle := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	resp, err := idle.Get("http://" + addr + "/")
+	require.NoError(t, err)
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	silent, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer silent.Close()
+	time.Sleep(evictAfter + 50*time.Millisecond) // all three accepted, and unused long enough
+
+	// Two more clients get in: each evicts one of the unused connections.
+	for i := range 2 {
+		c := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+		resp, err := c.Get("http://" + addr + "/")
+		require.NoError(t, err, "client %d", i)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "ok", string(b))
+		c.CloseIdleConnections()
+	}
+	require.NoError(t, <-slowDone, "the request in flight was not evicted")
+	silent.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = silent.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "the silent connection was closed")
 }
