@@ -370,6 +370,7 @@ func TestPageMetricsHealthz(t *testing.T) {
 		return resp, string(b)
 	}
 	resp, body := get("/metrics")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "ramp_up 1\n", body)
 	resp, body = get("/healthz")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)

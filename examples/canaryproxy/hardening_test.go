@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -150,7 +149,7 @@ func TestAbortGetsThroughAFloodedProxyPort(t *testing.T) {
 	}
 	select {
 	case <-c.exited:
-		t.Fatal(fmt.Sprintf("canaryproxy exited: %v", c.cmd.ProcessState))
+		t.Fatalf("canaryproxy exited: %v", c.cmd.ProcessState)
 	default:
 	}
 }
