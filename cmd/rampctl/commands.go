@@ -173,6 +173,9 @@ func (w *waitCmd) run(ctx context.Context, e *env) (int, error) {
 	}
 }
 
+// firstEvents is how many past events watch prints when it starts.
+const firstEvents = 20
+
 type watchCmd struct {
 	interval time.Duration
 	plain    bool
@@ -216,7 +219,12 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 			}
 		default:
 			shownErr = ""
-			for _, ev := range newEvents(st.History, last) {
+			evs := newEvents(st.History, last)
+			if last == nil && len(evs) > firstEvents {
+				r.Println(fmt.Sprintf("… %d earlier events: rampctl history", len(evs)-firstEvents))
+				evs = evs[len(evs)-firstEvents:]
+			}
+			for _, ev := range evs {
 				r.Println(eventLine(ev, len(st.Steps)))
 				last = &ev
 			}
