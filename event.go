@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/analysis"
+	"github.com/ramp-go/ramp/strategy"
 )
 
 // EventKind says what happened.
@@ -27,6 +28,15 @@ const (
 	EventTriggerError
 	// EventRetried: a rolled-back rollout was reset to start again.
 	EventRetried
+	// EventWindowClosed: the deployment window holds the rollout back;
+	// Reason says why.
+	EventWindowClosed
+	// EventWindowOverride: a person overrode a closed window; Reason says
+	// who and why (Status.Overrides keeps it).
+	EventWindowOverride
+	// EventStoreError: a save failed and the rollout stopped driving
+	// (this event itself could not be saved).
+	EventStoreError
 )
 
 var eventNames = map[EventKind]string{
@@ -34,6 +44,7 @@ var eventNames = map[EventKind]string{
 	EventPaused: "paused", EventResumed: "resumed", EventPromoted: "promoted",
 	EventRollingBack: "rolling_back", EventRolledBack: "rolled_back", EventSucceeded: "succeeded",
 	EventRouterError: "router_error", EventTriggerError: "trigger_error", EventRetried: "retried",
+	EventWindowClosed: "window_closed", EventWindowOverride: "window_override", EventStoreError: "store_error",
 }
 
 func (k EventKind) String() string {
@@ -51,8 +62,11 @@ type Event struct {
 	Kind  EventKind `json:"kind"`
 	Time  time.Time `json:"time"`
 	Phase Phase     `json:"phase"`
-	// Step is the index of the step in force, -1 before the first.
+	// Step is the 0-based index of the step in force, -1 before the
+	// first; Steps the plan's number of steps (0: not known ahead).
+	// strategy.StepText(Step, Steps) names it for a person.
 	Step    int     `json:"step"`
+	Steps   int     `json:"steps,omitempty"`
 	Percent float64 `json:"percent"`
 	// Result is set on EventAnalysis.
 	Result *analysis.Result `json:"result,omitempty"`
@@ -61,7 +75,7 @@ type Event struct {
 }
 
 func (e Event) String() string {
-	s := fmt.Sprintf("%s step=%d canary=%.2f%% phase=%s", e.Kind, e.Step, e.Percent, e.Phase)
+	s := fmt.Sprintf("%s %s canary=%.2f%% phase=%s", e.Kind, strategy.StepText(e.Step, e.Steps), e.Percent, e.Phase)
 	if e.Result != nil {
 		s += fmt.Sprintf(" verdict=%s", e.Result.Verdict)
 	}

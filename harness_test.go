@@ -265,7 +265,15 @@ func (h *harness) stop() {
 // fire is what a trigger of the current Run does.
 func (h *harness) fire(reason string) {
 	h.r.mu.Lock()
-	id := h.r.runID
+	id := h.r.m.runID
 	h.r.mu.Unlock()
 	h.r.fire(id, reason)
+}
+
+// rollbackPending: the machine has decided to roll back (the decision may
+// not be saved yet).
+func (r *Rollout) rollbackPending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m.st.Phase == RollingBack
 }

@@ -5,13 +5,9 @@ import (
 	"strings"
 )
 
-// Phase is where a rollout stands.
-//
-//	Pending ─► Progressing ⇄ Paused ─► Succeeded
-//	               │            │
-//	               └─► RollingBack ─► RolledBack
-//
-// The zero value is Pending.
+// Phase is where a rollout stands. The package doc lists every transition
+// between phases and what causes it (a test keeps that list and the
+// engine's table the same). The zero value is Pending.
 type Phase int
 
 // Phases.

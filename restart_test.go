@@ -95,7 +95,7 @@ func TestKillAndResume(t *testing.T) {
 			h.start()
 			if policy == RollBack {
 				h.until(h.phase(RolledBack))
-				assert.Contains(t, h.r.Status().Reason, "restarted at step 1 (50.00%)")
+				assert.Contains(t, h.r.Status().Reason, "restarted at step 2 of 3 (50.00%)")
 				assert.Equal(t, []float64{0}, h.router.percents(), "straight back to stable")
 				return
 			}
@@ -168,7 +168,8 @@ func TestFileStore(t *testing.T) {
 	_, err := st.Load(bg)
 	require.ErrorIs(t, err, ErrNoState)
 
-	want := State{Stable: "v1", Canary: "v2", Phase: Paused, Step: 2, Percent: 12.25, Reasons: []string{"x"},
+	want := State{Stable: "v1", Canary: "v2", Phase: Paused, Step: 2, Completed: 2, Percent: 12.25, Target: 12.25, Reasons: []string{"x"},
+		PausedAt:  t0.Add(2 * time.Minute),
 		StartedAt: t0, StepStartedAt: t0.Add(time.Minute), UpdatedAt: t0.Add(2 * time.Minute)}
 	require.NoError(t, st.Save(bg, want))
 	got, err := st.Load(bg)
@@ -177,7 +178,7 @@ func TestFileStore(t *testing.T) {
 	assert.Equal(t, want, got)
 	raw, err := os.ReadFile(st.Path)
 	require.NoError(t, err)
-	assert.Contains(t, string(raw), `"version": 1`)
+	assert.Contains(t, string(raw), `"version": 2`)
 	assert.Contains(t, string(raw), `"phase": "paused"`, "human-readable")
 
 	for name, content := range map[string]string{
@@ -218,5 +219,5 @@ func TestStoreOfAnotherRelease(t *testing.T) {
 
 	// A third release may not start over an unfinished one.
 	_, err := New(bg, Config{Stable: "v3", Canary: "v4", Strategy: steps(), Router: newFakeRouter(), Store: st})
-	require.ErrorContains(t, err, "store holds an unfinished rollout v2 → v3 (phase progressing)")
+	require.ErrorContains(t, err, "holds an unfinished rollout v2 → v3 (phase progressing)")
 }

@@ -62,7 +62,7 @@ func TestFailedAnalysisRollsBack(t *testing.T) {
 	st := h.r.Status()
 	assert.Equal(t, 0.0, h.router.canary())
 	assert.Equal(t, []float64{10, 50, 0}, h.router.percents())
-	assert.Contains(t, st.Reason, "analysis failed at step 1 (50.00%): canary 5xx rate 3.2% > limit 1%")
+	assert.Contains(t, st.Reason, "analysis failed at step 2 of 3 (50.00%): canary 5xx rate 3.2% > limit 1%")
 	assert.Equal(t, rollback.OutcomeRolledBack, st.History[0].Outcome)
 	assert.False(t, st.History[0].FaultAt.IsZero())
 }
@@ -82,7 +82,7 @@ func TestNoDataNeverPromotes(t *testing.T) {
 	require.Equal(t, []float64{10}, h.router.percents())
 	// Then the deadline rolls back with the reason.
 	h.pump(time.Second, h.phase(RolledBack))
-	assert.Contains(t, h.r.Status().Reason, "progress deadline 5m0s exceeded at step 0 (10.00%): analysis verdict still no_data (last: canary n=3 below minimum 100)")
+	assert.Contains(t, h.r.Status().Reason, "progress deadline 5m0s exceeded at step 1 of 1 (10.00%): analysis verdict still no_data (last: canary n=3 below minimum 100)")
 	assert.Equal(t, 0.0, h.router.canary())
 }
 
@@ -98,7 +98,7 @@ func TestRouterFailingHitsProgressDeadline(t *testing.T) {
 	h.router.failN = 0 // ...and the rollback apply works
 	h.router.mu.Unlock()
 	h.pump(time.Second, h.phase(RolledBack))
-	assert.Contains(t, h.r.Status().Reason, "progress deadline 30s exceeded at step 0: router keeps failing: router unavailable")
+	assert.Contains(t, h.r.Status().Reason, "progress deadline 30s exceeded at step 1 of 1: router keeps failing: router unavailable")
 	assert.Greater(t, h.count(EventRouterError), 3)
 }
 
@@ -222,12 +222,12 @@ func TestPauseStopsHoldAndDeadline(t *testing.T) {
 }
 
 func TestHoldUntilPromoted(t *testing.T) {
-	h := newHarness(t, steps(strategy.Step{Percent: 25, Hold: strategy.UntilPromoted}), nil)
+	h := newHarness(t, steps(strategy.Step{Percent: 25, Hold: strategy.UntilPromoted}), func(c *Config) { c.UnboundedPromoteWait = true })
 	h.start()
 	h.until(h.atStep(0))
 	start := h.clk.Now()
 	h.pump(10*time.Second, func() bool { return h.clk.Now().Sub(start) > time.Hour })
-	assert.Equal(t, Progressing, h.r.Status().Phase, "waits for a person, and that is not lack of progress")
+	assert.Equal(t, Progressing, h.r.Status().Phase, "waits for a person, and the host said that is not lack of progress")
 	require.NoError(t, h.r.Promote())
 	h.until(h.phase(Succeeded))
 }
@@ -240,7 +240,7 @@ func TestApprovalGate(t *testing.T) {
 		wantWhy string
 	}{
 		{"approved", nil, Succeeded, ""},
-		{"denied", errors.New("change freeze"), RolledBack, "approval of step 0 denied: change freeze"},
+		{"denied", errors.New("change freeze"), RolledBack, "approval of step 1 of 1 denied: change freeze"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			asked := make(chan int, 1)
@@ -279,7 +279,7 @@ func TestConsecutiveErrorsRollBack(t *testing.T) {
 	h.start()
 	h.pump(time.Second, h.phase(RolledBack))
 	assert.Equal(t, 3, an.calls, "limit 2 tolerates two errors in a row and rolls back on the third")
-	assert.Contains(t, h.r.Status().Reason, "analysis errored 3 times in a row at step 0: prometheus: dial tcp")
+	assert.Contains(t, h.r.Status().Reason, "analysis errored 3 times in a row at step 1 of 1 (10.00%): prometheus: dial tcp")
 }
 
 func TestInconclusiveLimitPauses(t *testing.T) {
@@ -298,7 +298,7 @@ func TestInconclusiveLimitPauses(t *testing.T) {
 			paused = e
 		}
 	}
-	assert.Equal(t, "analysis inconclusive 3 times at step 0: n=0", paused.Reason, "limit 2 tolerates two, pauses on the third")
+	assert.Equal(t, "analysis inconclusive 3 times at step 1 of 1 (10.00%): n=0", paused.Reason, "limit 2 tolerates two, pauses on the third")
 }
 
 func TestTriggersRollBackOnceWithEveryReason(t *testing.T) {
@@ -478,12 +478,28 @@ func TestRampedRollbackAndWindow(t *testing.T) {
 }
 
 func TestInvalidStepFromStrategyRollsBack(t *testing.T) {
-	h := newHarness(t, steps(strategy.Step{Percent: 10}, strategy.Step{Percent: 150}), nil)
+	// New sees the invalid step in the plan.
+	_, err := New(bg, Config{Stable: "v1", Canary: "v2", Router: newFakeRouter(),
+		Strategy: steps(strategy.Step{Percent: 10}, strategy.Step{Percent: 150})})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, "step 2 of 2 (steps[1]): steps[1].percent: 150 is over 100")
+
+	// A strategy that adapts to evidence can still yield one at run time.
+	adaptive := strategy.Func(func(p strategy.Progress) (strategy.Step, bool) {
+		switch {
+		case p.Index == 0:
+			return strategy.Step{Percent: 10, Hold: strategy.UntilPromoted}, false
+		case p.Index == 1 && p.Last.Verdict != analysis.Pass:
+			return strategy.Step{Percent: 150}, false
+		}
+		return strategy.Step{}, p.Index > 1
+	})
+	h := newHarness(t, adaptive, nil)
 	h.start()
 	h.until(h.atStep(0))
 	require.NoError(t, h.r.Promote())
 	h.until(h.phase(RolledBack))
-	assert.Contains(t, h.r.Status().Reason, "step 1.percent: 150 is over 100")
+	assert.Contains(t, h.r.Status().Reason, "invalid step 2 of 2 from strategy: steps[1].percent: 150 is over 100")
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -520,9 +536,9 @@ func TestEventsCarryStepAndReasons(t *testing.T) {
 		names = append(names, e.String())
 	}
 	joined := strings.Join(names, "\n")
-	assert.Contains(t, joined, "step_started step=0 canary=10.00% phase=progressing: ten")
-	assert.Contains(t, joined, "rolling_back step=0 canary=10.00% phase=rolling_back: because")
-	assert.Contains(t, joined, "rolled_back step=0 canary=0.00% phase=rolled_back: because")
+	assert.Contains(t, joined, "step_started step 1 of 1 canary=10.00% phase=progressing: ten")
+	assert.Contains(t, joined, "rolling_back step 1 of 1 canary=0.00% phase=rolling_back: because")
+	assert.Contains(t, joined, "rolled_back step 1 of 1 canary=0.00% phase=rolled_back: because")
 }
 
 var _ traffic.Router = (*fakeRouter)(nil)

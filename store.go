@@ -24,8 +24,12 @@ type Store interface {
 // ErrNoState is wrapped by Store.Load when nothing was saved.
 var ErrNoState = errors.New("ramp: no saved state")
 
-// StateVersion is the schema version written into State.Version.
-const StateVersion = 1
+// StateVersion is the schema version written into State.Version. Version 2
+// added Plan (the plan the state was made for), WaitReason and Overrides.
+// A version-1 state still loads: a finished or pending one as it is; an
+// unfinished one has no plan to check, so New treats it as a changed plan
+// (see Config.OnPlanChange).
+const StateVersion = 2
 
 // State is what a Store keeps: enough to resume a rollout exactly.
 type State struct {
@@ -33,6 +37,8 @@ type State struct {
 	Stable  string `json:"stable"`
 	Canary  string `json:"canary"`
 	Phase   Phase  `json:"phase"`
+	// Plan is the plan this rollout was made for (nil in version-1 files).
+	Plan *Plan `json:"plan,omitempty"`
 	// Step is the index of the step in force (-1 before the first);
 	// Completed counts the steps left behind (promoted or passed), saved
 	// before the next one is prepared, so a restart never holds a step
@@ -70,4 +76,29 @@ type State struct {
 	FinishedAt    time.Time       `json:"finished_at,omitzero"`
 	// History keeps the last revisions that were live, newest last.
 	History []rollback.Revision `json:"history,omitempty"`
+	// WaitReason says why the rollout does not move on (a closed
+	// deployment window); empty when it does.
+	WaitReason string `json:"wait_reason,omitempty"`
+	// Overrides records every closed window a person overrode to let this
+	// rollout start or advance.
+	Overrides []Override `json:"overrides,omitempty"`
+}
+
+// Override is a recorded permission to start or advance while the
+// deployment window was closed.
+type Override struct {
+	Who    string    `json:"who"`
+	Why    string    `json:"why"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"` // the window's own words
+	// Step is the step the rollout was allowed to enter (-1: the start).
+	Step int `json:"step"`
+}
+
+// clone returns s with its own slices.
+func (s State) clone() State {
+	s.Reasons = append([]string(nil), s.Reasons...)
+	s.History = append([]rollback.Revision(nil), s.History...)
+	s.Overrides = append([]Override(nil), s.Overrides...)
+	return s
 }

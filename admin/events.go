@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/strategy"
 )
 
 // DefaultMaxEvents is how many events an Events with MaxEvents 0 keeps.
@@ -23,7 +24,7 @@ type Events struct {
 
 // Add records e.
 func (l *Events) Add(e ramp.Event) {
-	ev := Event{Time: e.Time, Kind: e.Kind.String(), Phase: e.Phase.String(), Step: e.Step, CanaryPercent: e.Percent, Reason: e.Reason}
+	ev := Event{Time: e.Time, Kind: e.Kind.String(), Phase: e.Phase.String(), Step: e.Step, StepText: strategy.StepText(e.Step, e.Steps), CanaryPercent: e.Percent, Reason: e.Reason}
 	if e.Result != nil {
 		ev.Verdict = e.Result.Verdict.String()
 	}

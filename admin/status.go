@@ -102,6 +102,7 @@ type Event struct {
 	Kind          string    `json:"kind"`
 	Phase         string    `json:"phase"`
 	Step          int       `json:"step"`
+	StepText      string    `json:"step_text,omitempty"` // "step 2 of 3", from strategy.StepText
 	CanaryPercent float64   `json:"canary_percent"`
 	Verdict       string    `json:"verdict,omitempty"`
 	Reason        string    `json:"reason,omitempty"`

@@ -90,10 +90,29 @@ type Measurement struct {
 	// CanaryN and BaselineN are the sample sizes behind them.
 	CanaryN   int64 `json:"canary_n"`
 	BaselineN int64 `json:"baseline_n"`
-	// Lower and Upper bound what is allowed, or the confidence interval
-	// of the effect, depending on the judge (see Reason).
+	// Lower and Upper depend on the judge:
+	//   - Threshold (Thresholds): the limits Min and Max the canary's
+	//     value had to stay within (±Inf for a side without one).
+	//   - Comparison: the confidence interval of the Hodges–Lehmann shift
+	//     canary − baseline (Estimate), at the Comparison's Confidence.
+	//   - SequentialErrorRate: the time-uniform confidence interval of the
+	//     canary's error rate (each end at level Alpha).
+	//   - SequentialErrorRatio: the time-uniform confidence interval of the
+	//     ratio of the canary's error rate to the baseline's.
+	//   - SequentialLatency: the time-uniform interval of the gap
+	//     (Estimate) between the baseline's and the canary's distribution
+	//     functions at the worst latency: gap ± both bands.
+	//   - analysis/prometheus: the limits the canary's value had to stay
+	//     within, the threshold's and the comparison's together.
+	// NaN when not computed.
 	Lower float64 `json:"lower"`
 	Upper float64 `json:"upper"`
+	// Ratio is canary ÷ baseline of the measured values (Canary /
+	// Baseline; for a Comparison the ratio of the means, Kayenta's
+	// meanRatio): 1.5 means the canary's value is 50% higher. +Inf when
+	// only the baseline's is 0; NaN when either is not measured or both
+	// are 0.
+	Ratio float64 `json:"ratio"`
 	// Statistic and PValue are the test's figures, when a test was run.
 	Statistic float64 `json:"statistic"`
 	PValue    float64 `json:"p_value"`
@@ -165,6 +184,7 @@ type measurementJSON struct {
 	BaselineN int64     `json:"baseline_n"`
 	Lower     jsonFloat `json:"lower"`
 	Upper     jsonFloat `json:"upper"`
+	Ratio     jsonFloat `json:"ratio"`
 	Estimate  jsonFloat `json:"estimate"`
 	Statistic jsonFloat `json:"statistic"`
 	PValue    jsonFloat `json:"p_value"`
@@ -176,7 +196,7 @@ type measurementJSON struct {
 func (m Measurement) MarshalJSON() ([]byte, error) {
 	return json.Marshal(measurementJSON{
 		m.Name, m.Verdict, jsonFloat(m.Canary), jsonFloat(m.Baseline), m.CanaryN, m.BaselineN,
-		jsonFloat(m.Lower), jsonFloat(m.Upper), jsonFloat(m.Estimate), jsonFloat(m.Statistic), jsonFloat(m.PValue), m.DryRun, m.Reason,
+		jsonFloat(m.Lower), jsonFloat(m.Upper), jsonFloat(m.Ratio), jsonFloat(m.Estimate), jsonFloat(m.Statistic), jsonFloat(m.PValue), m.DryRun, m.Reason,
 	})
 }
 
@@ -188,8 +208,17 @@ func (m *Measurement) UnmarshalJSON(b []byte) error {
 	}
 	*m = Measurement{
 		Name: j.Name, Verdict: j.Verdict, Canary: float64(j.Canary), Baseline: float64(j.Baseline),
-		CanaryN: j.CanaryN, BaselineN: j.BaselineN, Lower: float64(j.Lower), Upper: float64(j.Upper), Estimate: float64(j.Estimate),
+		CanaryN: j.CanaryN, BaselineN: j.BaselineN, Lower: float64(j.Lower), Upper: float64(j.Upper), Ratio: float64(j.Ratio), Estimate: float64(j.Estimate),
 		Statistic: float64(j.Statistic), PValue: float64(j.PValue), DryRun: j.DryRun, Reason: j.Reason,
 	}
 	return nil
+}
+
+// RatioOf is canary ÷ baseline as Measurement.Ratio holds it: +Inf when
+// only baseline is 0, NaN when either is NaN or both are 0.
+func RatioOf(canary, baseline float64) float64 {
+	if math.IsNaN(canary) || math.IsNaN(baseline) || (canary == 0 && baseline == 0) {
+		return math.NaN()
+	}
+	return canary / baseline
 }

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ramp-go/ramp/analysis/stats"
 	"github.com/ramp-go/ramp/clock"
-	"github.com/ramp-go/ramp/internal/stats"
 )
 
 // SampleSource yields the samples of one metric for the canary and the
@@ -181,9 +181,12 @@ const (
 )
 
 // CompareMetric configures the comparison of one metric. Its zero value
-// (with a Name) is Kayenta's default metric: direction either, tolerance
-// 0.25, mean-ratio effect sizes 1, NaN removed, no outlier removal, not
-// critical.
+// (with a Name) is Kayenta's default metric — direction either, tolerance
+// 0.25, mean-ratio effect sizes 1, NaN removed, not critical — except in
+// two ways: it needs MinSamples (10) samples on each side where Kayenta
+// judges any non-empty sample (set MinSamples to 1 for Kayenta's rule),
+// and it keeps outliers where Kayenta's NetflixACAJudge removes them (set
+// RemoveOutliers).
 //
 // The classification, exactly (x canary samples, y baseline samples):
 //
@@ -357,6 +360,7 @@ func (m CompareMetric) judge(canary, baseline []float64, conf float64) (Measurem
 		Estimate:  math.NaN(),
 		DryRun:    m.DryRun,
 	}
+	meas.Ratio = RatioOf(meas.Canary, meas.Baseline)
 	dropped := ""
 	if d := len(canary) - len(x) + len(baseline) - len(y); d > 0 {
 		dropped = fmt.Sprintf(", %d dropped", d)
@@ -769,12 +773,29 @@ func (c *Comparison) Score(ctx context.Context, q Query) (Scorecard, error) {
 	}
 
 	conf := orDefault(c.Confidence, DefaultConfidence)
+	judged := make([]cmpJudged, len(c.Metrics))
+	for i, m := range c.Metrics {
+		judged[i].meas, judged[i].class, judged[i].critical = m.judge(got[i].canary, got[i].baseline, conf)
+	}
+	return c.score(judged), nil
+}
+
+// cmpJudged is one metric's classification.
+type cmpJudged struct {
+	meas     Measurement
+	class    cmpClass
+	critical bool // failed critically
+}
+
+// score scores the metrics' classifications (Kayenta's WeightedSumScorer
+// and ThresholdScoreClassifier, with the differences in the package doc).
+func (c *Comparison) score(judged []cmpJudged) Scorecard {
 	card := Scorecard{Metrics: make([]Measurement, len(c.Metrics))}
 	byGroup := map[string]*GroupScore{}
 	var criticalFail, criticalNoData, noData []string
 	var decided, noDataCount int
 	for i, m := range c.Metrics {
-		meas, class, critical := m.judge(got[i].canary, got[i].baseline, conf)
+		meas, class, critical := judged[i].meas, judged[i].class, judged[i].critical
 		card.Metrics[i] = meas
 		if m.DryRun {
 			continue
@@ -882,8 +903,11 @@ func (c *Comparison) Score(ctx context.Context, q Query) (Scorecard, error) {
 		card.Verdict = NoData
 		card.Reason = "no metric decides: every metric is dry-run"
 	case len(criticalFail) > 0:
+		// Kayenta's WeightedSumScorer scores 0 when a critical metric
+		// fails, whatever the others: the group scores stay as evidence.
 		card.Verdict = Fail
-		card.Reason = "critical metric failed: " + strings.Join(criticalFail, " | ")
+		card.Score = 0
+		card.Reason = "critical metric failed (score 0): " + strings.Join(criticalFail, " | ")
 	case len(criticalNoData) > 0:
 		card.Verdict = NoData
 		card.Reason = "critical metric has no data: " + strings.Join(criticalNoData, " | ")
@@ -905,5 +929,5 @@ func (c *Comparison) Score(ctx context.Context, q Query) (Scorecard, error) {
 		card.Verdict = Fail
 		card.Reason = fmt.Sprintf("score %s < marginal %s: %s", scoreText, cmpNum(marginal), summary)
 	}
-	return card, nil
+	return card
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -309,7 +310,7 @@ func TestComparisonScoring(t *testing.T) {
 			c: Comparison{Metrics: []CompareMetric{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"},
 				{Name: "5xx", Critical: true, Direction: Increase}}},
 			data:        map[string][2][]float64{"a": pass, "b": pass, "c": pass, "d": pass, "5xx": high},
-			wantVerdict: Fail, wantScore: 80, wantReason: "critical metric failed: 5xx: canary high",
+			wantVerdict: Fail, wantScore: 0, wantReason: "critical metric failed (score 0): 5xx: canary high",
 		},
 		{
 			name:        "critical without data",
@@ -521,4 +522,51 @@ func TestCompareTextEncodings(t *testing.T) {
 	assert.ErrorContains(t, e.UnmarshalText([]byte("ratio")), `effect measure "ratio"`)
 	assert.True(t, strings.HasPrefix(NaNStrategy(5).String(), "NaNStrategy("))
 	assert.True(t, strings.HasPrefix(EffectMeasure(5).String(), "EffectMeasure("))
+}
+
+// The scorer against Kayenta's WeightedSumScorer vectors, classifications
+// given (the classifier has its own vectors above).
+func TestComparisonKayentaScorerVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/kayenta_scorer.json")
+	require.NoError(t, err)
+	var file struct {
+		Cases []struct {
+			Name    string
+			Weights map[string]float64
+			Metrics []struct {
+				Class, Group string
+				Critical     bool
+			}
+			Score       float64
+			RampScore   *float64 `json:"ramp_score"`
+			RampVerdict Verdict  `json:"ramp_verdict"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &file))
+	require.NotEmpty(t, file.Cases)
+	classes := map[string]cmpClass{"pass": cmpPass, "high": cmpHigh, "low": cmpLow, "nodata": cmpNoData}
+	verdicts := map[cmpClass]Verdict{cmpPass: Pass, cmpHigh: Fail, cmpLow: Fail, cmpNoData: NoData}
+	for _, tc := range file.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			c := Comparison{GroupWeights: tc.Weights}
+			var judged []cmpJudged
+			for i, m := range tc.Metrics {
+				class, ok := classes[m.Class]
+				require.True(t, ok, m.Class)
+				name := fmt.Sprintf("m%d", i)
+				c.Metrics = append(c.Metrics, CompareMetric{Name: name, Group: m.Group, Critical: m.Critical})
+				judged = append(judged, cmpJudged{
+					meas:  Measurement{Name: name, Verdict: verdicts[class], Reason: name + ": " + m.Class},
+					class: class, critical: m.Critical && (class == cmpHigh || class == cmpLow),
+				})
+			}
+			card := c.score(judged)
+			want := tc.Score
+			if tc.RampScore != nil {
+				want = *tc.RampScore
+			}
+			assert.InDelta(t, want, card.Score, 1e-9, card.Reason)
+			assert.Equal(t, tc.RampVerdict, card.Verdict, card.Reason)
+		})
+	}
 }

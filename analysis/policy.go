@@ -20,8 +20,10 @@ import (
 //     and inconclusive > InconclusiveLimit the run is inconclusive (the
 //     engine pauses the rollout for a person to decide). With the default 0,
 //     no data is simply waited out (a progress deadline bounds the wait).
-//   - The run passes once passes >= Count (Count 0 means 1) and no limit
-//     above was crossed. Only a Pass counts toward it: no data never does.
+//   - The run passes once passes >= Count (Count 0 means 1), no limit
+//     above was crossed, and the latest measurement is a Pass. Only a Pass
+//     counts toward it: no data never does, and an error or no data after
+//     the passes holds the run until the next Pass (current evidence).
 //   - DryRun: measurements are made and reported, but the run never fails,
 //     errors or turns inconclusive; it always counts as passed.
 //
@@ -92,10 +94,13 @@ func (o Outcome) String() string {
 // The zero Tally is a run with no measurements yet.
 type Tally struct {
 	Passes, Failures, Inconclusive, Errors, ConsecutiveErrors int
+	// Last is the latest verdict counted (NoData before the first).
+	Last Verdict
 }
 
 // Add counts one verdict.
 func (t *Tally) Add(v Verdict) {
+	t.Last = v
 	switch v {
 	case Pass:
 		t.Passes++
@@ -138,7 +143,7 @@ func (t Tally) Outcome(p Policy) Outcome {
 		return Errored
 	case p.InconclusiveLimit > 0 && t.Inconclusive > p.InconclusiveLimit:
 		return Inconclusive
-	case t.Passes >= need:
+	case t.Passes >= need && t.Last == Pass:
 		return Passed
 	}
 	return Running

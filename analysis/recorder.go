@@ -18,11 +18,15 @@ const (
 	// DefaultSliceDuration is the width of a recorder's time slices.
 	DefaultSliceDuration = 6 * time.Second
 	// DefaultSlices is how many slices a recorder keeps per backend: with
-	// DefaultSliceDuration, at least the last 66 s, so a one-minute window
+	// DefaultSliceDuration, at least the last 60 s, so a one-minute window
 	// is always whole.
-	DefaultSlices = 12
+	DefaultSlices = 11
 	// DefaultMaxBackends bounds the distinct backends a recorder keeps.
 	DefaultMaxBackends = 64
+	// DefaultInFlightResolution is the resolution at which requests in
+	// flight are aged (RecorderOptions.InFlightResolution): 4 ms, so that
+	// InFlight resolves ages up to 508 ms.
+	DefaultInFlightResolution = 4 * time.Millisecond
 )
 
 // Limits on RecorderOptions.
@@ -37,9 +41,16 @@ type RecorderOptions struct {
 	// Window selects a span. Zero means DefaultSliceDuration (6 s); it must
 	// otherwise be at least 1 ms.
 	SliceDuration time.Duration
+	// Span is the longest span of time a Window must cover whole: the
+	// longest step of the rollouts it judges. When set, the slice width is
+	// derived from it — Span/(Slices−1), rounded up to a millisecond — so
+	// that memory stays the same and only the resolution coarsens. Zero
+	// means (Slices−1)·SliceDuration (60 s by default). Set Span or
+	// SliceDuration, not both. See Recorder.Span and CheckSpan.
+	Span time.Duration
 	// Slices is how many slices each backend keeps: the recorder remembers
 	// the slice filling now and the Slices-1 before it. Zero means
-	// DefaultSlices (12). Each slice costs 3,976 bytes per backend, so the
+	// DefaultSlices (11). Each slice costs 4,424 bytes per backend, so the
 	// default keeps a backend within 64 KiB (see the package doc).
 	Slices int
 	// MaxBackends bounds how many distinct backend names are kept, so that
@@ -47,6 +58,11 @@ type RecorderOptions struct {
 	// Observations for a name beyond the limit are counted by Dropped and
 	// otherwise ignored. Zero means DefaultMaxBackends (64).
 	MaxBackends int
+	// InFlightResolution is the resolution at which requests still in
+	// flight are aged (see Recorder.InFlight); 127 of it is the longest
+	// age resolved. Zero means DefaultInFlightResolution (4 ms, so up to
+	// 508 ms); it must otherwise be at least 1 ms.
+	InFlightResolution time.Duration
 	// Clock tells the time. Nil means the wall clock, read coarsely on the
 	// request path: the recorder refreshes its idea of now at most once
 	// every SliceDuration/100 (at most 50 ms, at least 1 ms) while requests
@@ -64,6 +80,18 @@ func (o RecorderOptions) validate() error {
 	if o.Slices < 0 || o.Slices > maxSlices {
 		errs = append(errs, fmt.Errorf("analysis: recorder slices: %d must be 0 (default) to %d", o.Slices, maxSlices))
 	}
+	if o.Span < 0 {
+		errs = append(errs, fmt.Errorf("analysis: recorder span: %v is negative", o.Span))
+	}
+	if o.Span > 0 && o.SliceDuration > 0 {
+		errs = append(errs, fmt.Errorf("analysis: recorder span: %v and slice duration %v are both set; set one (the other is derived)", o.Span, o.SliceDuration))
+	}
+	if o.Span > 0 && o.Slices == 1 {
+		errs = append(errs, fmt.Errorf("analysis: recorder slices: 1 cannot hold a span of %v; use 0 (default) or at least 2", o.Span))
+	}
+	if o.InFlightResolution < 0 || (o.InFlightResolution > 0 && o.InFlightResolution < time.Millisecond) {
+		errs = append(errs, fmt.Errorf("analysis: recorder in-flight resolution: %v must be 0 (default) or at least 1ms", o.InFlightResolution))
+	}
 	if o.MaxBackends < 0 {
 		errs = append(errs, fmt.Errorf("analysis: recorder max backends: %d is negative", o.MaxBackends))
 	}
@@ -77,7 +105,7 @@ func (o RecorderOptions) validate() error {
 // For each backend it keeps a ring of time slices, each counting responses
 // by status class, response bytes and the latency histogram, plus the
 // totals since the backend was first seen. Memory per backend is fixed
-// when the backend is added (about 56 KiB with the default options) and
+// when the backend is added (about 57 KiB with the default options) and
 // never grows with the number of requests.
 //
 // Observe is safe for concurrent use, takes no lock and allocates nothing
@@ -164,6 +192,177 @@ func (r *Recorder) Observe(backend string, status int, elapsed time.Duration, by
 	b.record(at, status, elapsed, bytes)
 }
 
+// Start records that a request to backend has been dispatched and returns
+// the token to give Finish when it ends. While it is in flight, InFlight
+// counts it by age, so that a version that hangs is seen before any of
+// its requests ends. Start and Finish take no lock and allocate nothing;
+// the traffic splitter calls them (traffic.StartObserver) in place of
+// Observe.
+func (r *Recorder) Start(backend string) int64 {
+	st := r.st.Load()
+	if st == nil {
+		st = r.state()
+	}
+	b := st.table.Load().get(backend)
+	if b == nil {
+		if b = st.add(backend); b == nil {
+			return inflightUntracked
+		}
+	}
+	e := st.monoNow() / st.inflightWidth
+	slot := &b.inflight[e%inflightBuckets]
+	for {
+		w := slot.Load()
+		switch we := int64(w >> inflightCountBits); {
+		case we == e:
+			if slot.CompareAndSwap(w, w+1) {
+				return e
+			}
+		case we < e:
+			// The bucket held an older epoch: whatever of it is still in
+			// flight moves to inOld, which Finish then decrements.
+			if slot.CompareAndSwap(w, uint64(e)<<inflightCountBits|1) {
+				if c := int64(w & inflightCountMask); c != 0 {
+					b.inOld.Add(c)
+				}
+				return e
+			}
+		default: // this goroutine stalled for a whole ring
+			b.inOld.Add(1)
+			return inflightOld
+		}
+	}
+}
+
+// Tokens of Start that name no bucket.
+const (
+	inflightUntracked = -1
+	inflightOld       = -2
+)
+
+// Finish records the end of a request begun with Start: it is Observe
+// for a request whose token is token.
+func (r *Recorder) Finish(backend string, token int64, status int, elapsed time.Duration, bytes int64) {
+	r.Observe(backend, status, elapsed, bytes)
+	if token == inflightUntracked {
+		return
+	}
+	st := r.st.Load()
+	b := st.table.Load().get(backend)
+	if b == nil {
+		return
+	}
+	if token == inflightOld {
+		b.inOld.Add(-1)
+		return
+	}
+	slot := &b.inflight[token%inflightBuckets]
+	for {
+		w := slot.Load()
+		if int64(w>>inflightCountBits) != token {
+			b.inOld.Add(-1) // the bucket was reused: it is counted in inOld
+			return
+		}
+		if slot.CompareAndSwap(w, w-1) {
+			return
+		}
+	}
+}
+
+// InFlight returns how many requests to backend, begun with Start, are
+// still in flight and have been for longer than d: requests known to be
+// slower than d before they end (right-censored). A request is counted
+// once its start is surely more than d ago, which is at most
+// InFlightResolution after it is; requests in flight for longer than
+// InFlightSpan are counted for any d up to that span.
+func (r *Recorder) InFlight(backend string, d time.Duration) int64 {
+	b := r.state().table.Load().get(backend)
+	if b == nil {
+		return 0
+	}
+	return b.LongerThan(d)
+}
+
+// LongerThan counts the backend's requests in flight for longer than d
+// (Recorder.InFlight); it makes a backend a Window's Pending.
+func (b *recBackend) LongerThan(d time.Duration) int64 {
+	st := b.st
+	cutoff := st.monoNow() - int64(d) // started before this: older than d
+	var n int64
+	for i := range b.inflight {
+		w := b.inflight[i].Load()
+		c := int64(w & inflightCountMask)
+		if c != 0 && (int64(w>>inflightCountBits)+1)*st.inflightWidth <= cutoff {
+			n += c
+		}
+	}
+	if int64(d) <= (inflightBuckets-1)*st.inflightWidth {
+		n += max(0, b.inOld.Load())
+	}
+	return n
+}
+
+// InFlightResolution is the width of the epochs in-flight requests are
+// counted by (RecorderOptions.InFlightResolution).
+func (r *Recorder) InFlightResolution() time.Duration {
+	return time.Duration(r.state().inflightWidth)
+}
+
+// InFlightSpan is the longest age InFlight resolves:
+// InFlightResolution × 127.
+func (r *Recorder) InFlightSpan() time.Duration {
+	return time.Duration((inflightBuckets - 1) * r.state().inflightWidth)
+}
+
+// Errored returns a channel that is closed when the next response with
+// status >= 500 is recorded for backend, so that a guard can react at
+// once instead of at its next poll. Every call until then returns the
+// same channel; recording an error costs one atomic load more when nobody
+// waits. An unknown backend is added (nil beyond MaxBackends).
+func (r *Recorder) Errored(backend string) <-chan struct{} {
+	st := r.state()
+	b := st.table.Load().get(backend)
+	if b == nil {
+		if b = st.add(backend); b == nil {
+			return nil
+		}
+	}
+	for {
+		if p := b.waiter.Load(); p != nil {
+			return *p
+		}
+		ch := make(chan struct{})
+		if b.waiter.CompareAndSwap(nil, &ch) {
+			return ch
+		}
+	}
+}
+
+// ErrSpanTooLong is wrapped by CheckSpan's error.
+var ErrSpanTooLong = errors.New("longer than the recorder remembers")
+
+// Span returns the longest span a Window covers whole: (Slices−1) ×
+// SliceDuration (60 s with the defaults). A window reaching further back
+// holds only what the recorder still remembers: it would judge the last
+// Span of a longer step.
+func (r *Recorder) Span() time.Duration {
+	st := r.state()
+	return time.Duration((st.slices - 1) * st.slice)
+}
+
+// CheckSpan returns an error wrapping ErrSpanTooLong, naming d and the
+// recorder's Span, when d is longer than a Window covers whole. A rollout
+// engine calls it with its longest step before it starts, so that a step
+// longer than the recorder can judge is refused rather than judged on
+// its last minute only.
+func (r *Recorder) CheckSpan(d time.Duration) error {
+	if span := r.Span(); d > span {
+		return fmt.Errorf("analysis: recorder: a step of %v is %w (span %v = (slices %d − 1) × slice %v): set RecorderOptions.Span to at least %v",
+			d, ErrSpanTooLong, span, r.state().slices, time.Duration(r.state().slice), d)
+	}
+	return nil
+}
+
 // Dropped returns how many observations were not recorded because their
 // backend name was empty or beyond MaxBackends.
 func (r *Recorder) Dropped() int64 { return r.state().dropped.Load() }
@@ -235,13 +434,14 @@ func (r *Recorder) Window(backend string, since, until time.Time) Window {
 		if n == 0 {
 			continue // an idle slice: skip its thousand buckets
 		}
-		for k := range s.hist {
-			h.counts[k] += uint64(s.hist[k].Load())
-		}
+		s.addInto(h)
 	}
 	b.mu.Unlock()
 	recFill(&w, status, bytes, h)
 	w.Since = time.Unix(0, max(lo*st.slice, b.created)).UTC()
+	if hiNs == now {
+		w.Pending = b // the span reaches now: what is in flight belongs to it
+	}
 	if hi == cur {
 		w.Until = time.Unix(0, now).UTC()
 	} else {
@@ -280,6 +480,7 @@ func (r *Recorder) total(backend string, h *Histogram) Window {
 	now := st.exactNow()
 	status, bytes := b.totalInto(h)
 	recFill(&w, status, bytes, h)
+	w.Pending = b
 	w.Since = time.Unix(0, b.created).UTC()
 	w.Until = time.Unix(0, max(now, b.created)).UTC()
 	return w
@@ -287,6 +488,10 @@ func (r *Recorder) total(backend string, h *Histogram) Window {
 
 func recFill(w *Window, status [recStatuses]uint64, bytes uint64, h *Histogram) {
 	for k, c := range status {
+		if k == recStatusGone {
+			w.Gone += int64(c)
+			continue
+		}
 		w.Requests += int64(c)
 		switch {
 		case k == recStatusHigh:
@@ -304,24 +509,39 @@ func recFill(w *Window, status [recStatuses]uint64, bytes uint64, h *Histogram) 
 		h.n += int64(c)
 	}
 	w.Latency = h
+	w.GoneLatency = h
 }
 
 // Per-backend layout. The figures in the package doc come from here.
 const (
-	// recStatuses: status < 100 or unknown, 1xx, 2xx, 3xx, 4xx, 5xx, >= 600.
-	recStatuses   = 7
+	// recStatuses: status < 100 or unknown, 1xx, 2xx, 3xx, 4xx, 5xx,
+	// >= 600, and the client went away (StatusClientClosedRequest).
+	recStatuses   = 8
 	recStatusHigh = 6
+	recStatusGone = 7
 	cacheLine     = 64
 )
+
+// StatusClientClosedRequest is the status a request is observed with when
+// its client went away before the response (nginx logs it as 499): a tab
+// closed, a long poll given up, a load balancer's own timeout. The
+// traffic splitter reports it (traffic.StatusClientClosedRequest) in place
+// of the 502 httputil.ReverseProxy answers a cancelled request with. Such
+// a request is no server error and says nothing about the response: the
+// Recorder keeps it out of Requests and Errors, counts it in Window.Gone,
+// and keeps how long the client waited as a censored latency — the
+// response would have taken at least that long (Histogram.GoneLongerThan).
+const StatusClientClosedRequest = 499
 
 // recSlot is one time slice of one backend. Counters are atomic so that
 // Observe needs no lock; per-slice latency counts are 32 bits (4 billion
 // requests in one bucket in one slice) to halve the ring's memory.
 type recSlot struct {
 	status [recStatuses]atomic.Uint64
-	bytes  atomic.Uint64 // with status: one cache line
+	bytes  atomic.Uint64
 	hist   [hgBuckets]atomic.Uint32
-	_      [(cacheLine - (recStatuses*8+8+hgBuckets*4)%cacheLine) % cacheLine]byte
+	gone   [goneBuckets]atomic.Uint32 // how long gone clients waited
+	_      [(cacheLine - (recStatuses*8+8+hgBuckets*4+goneBuckets*4)%cacheLine) % cacheLine]byte
 }
 
 // recFold accumulates the slices as they are reused, so that a backend's
@@ -330,12 +550,14 @@ type recFold struct {
 	status [recStatuses]uint64
 	bytes  uint64
 	hist   [hgBuckets]uint64
+	gone   [goneBuckets]uint64
 }
 
 // recBackend is everything recorded for one backend. Fields read on every
 // request, counters written on every request and state written rarely sit
 // on separate cache lines so that they do not slow each other down.
 type recBackend struct {
+	st      *recState
 	name    string
 	created int64           // unix ns
 	epochs  []atomic.Int64  // epochs[i]: the slice number slots[i] holds
@@ -343,6 +565,33 @@ type recBackend struct {
 	_       [cacheLine]byte // read-mostly above, written below
 	mu      sync.Mutex      // serialises reuse of a slot with readers
 	fold    recFold
+
+	// Requests in flight (Start to Finish), by when they started: bucket
+	// i holds epoch<<inflightCountBits | count for the requests that
+	// started in that inflightWidth-wide epoch; inOld counts those whose
+	// bucket was reused while they were still in flight.
+	_        [cacheLine]byte
+	inflight [inflightBuckets]atomic.Uint64
+	inOld    atomic.Int64
+	// waiter, when not nil, is closed by the next 5xx (see Errored).
+	waiter atomic.Pointer[chan struct{}]
+}
+
+// In-flight tracking: inflightBuckets epochs of st.inflightWidth each.
+const (
+	inflightBuckets   = 128
+	inflightCountBits = 24
+	inflightCountMask = 1<<inflightCountBits - 1
+)
+
+// wake closes the channel a guard waits on, if any.
+func (b *recBackend) wake() {
+	if b.waiter.Load() == nil {
+		return
+	}
+	if ch := b.waiter.Swap(nil); ch != nil {
+		close(*ch)
+	}
 }
 
 // record files one request in slice n, which lives in ring slot i.
@@ -355,11 +604,19 @@ func (b *recBackend) record(at recSlotRef, status int, elapsed time.Duration, by
 	// before getting here: it is counted in the newer slice rather than
 	// lost.
 	s := &b.slots[i]
-	s.status[recStatusIndex(status)].Add(1)
+	k := recStatusIndex(status)
+	s.status[k].Add(1)
 	if bytes > 0 {
 		s.bytes.Add(uint64(bytes))
 	}
+	if k == recStatusGone {
+		s.gone[goneIndex(elapsed)].Add(1)
+		return
+	}
 	s.hist[hgIndex(elapsed)].Add(1)
+	if k >= 5 {
+		b.wake()
+	}
 }
 
 // reuse moves slot i to slice n, folding what it held into the totals.
@@ -379,6 +636,11 @@ func (b *recBackend) reuse(i, n int64) {
 	for k := range s.hist {
 		if s.hist[k].Load() != 0 {
 			b.fold.hist[k] += uint64(s.hist[k].Swap(0))
+		}
+	}
+	for k := range s.gone {
+		if s.gone[k].Load() != 0 {
+			b.fold.gone[k] += uint64(s.gone[k].Swap(0))
 		}
 	}
 	b.epochs[i].Store(n)
@@ -402,6 +664,7 @@ func (b *recBackend) totalInto(h *Histogram) (status [recStatuses]uint64, bytes 
 	bytes = b.fold.bytes
 	h.n = 0
 	h.counts = b.fold.hist
+	h.gone = b.fold.gone
 	for i := range b.slots {
 		s := &b.slots[i]
 		var n uint64
@@ -414,15 +677,27 @@ func (b *recBackend) totalInto(h *Histogram) (status [recStatuses]uint64, bytes 
 		if n == 0 {
 			continue
 		}
-		for k := range s.hist {
-			h.counts[k] += uint64(s.hist[k].Load())
-		}
+		s.addInto(h)
 	}
 	return status, bytes
 }
 
+// addInto adds the slice's latency counts to h.
+func (s *recSlot) addInto(h *Histogram) {
+	for k := range s.hist {
+		h.counts[k] += uint64(s.hist[k].Load())
+	}
+	for k := range s.gone {
+		if c := s.gone[k].Load(); c != 0 {
+			h.gone[k] += uint64(c)
+		}
+	}
+}
+
 func recStatusIndex(status int) int {
 	switch k := status / 100; {
+	case status == StatusClientClosedRequest:
+		return recStatusGone
 	case k >= 1 && k <= 5:
 		return k
 	case status >= 600:
@@ -446,7 +721,12 @@ type recState struct {
 	maxBackends int
 	clk         clock.Clock // nil: the coarse wall clock below
 	tick        time.Duration
-	timer       *time.Timer
+	// In-flight ages: monotonic ns since origin (the injected clock's) or
+	// since epoch (the wall clock's monotonic reading).
+	inflightWidth int64
+	origin        int64
+	epoch         time.Time
+	timer         *time.Timer
 
 	mu sync.Mutex // serialises adding backends
 
@@ -464,15 +744,25 @@ type recState struct {
 }
 
 func newRecState(o RecorderOptions) *recState {
+	if o.Span > 0 && o.SliceDuration == 0 {
+		n := int64(cmp.Or(o.Slices, DefaultSlices)) - 1
+		w := (int64(o.Span) + n - 1) / n
+		ms := int64(time.Millisecond)
+		o.SliceDuration = time.Duration((w + ms - 1) / ms * ms)
+	}
 	st := &recState{
 		slice:       int64(cmp.Or(o.SliceDuration, DefaultSliceDuration)),
 		slices:      int64(cmp.Or(o.Slices, DefaultSlices)),
 		maxBackends: cmp.Or(o.MaxBackends, DefaultMaxBackends),
 		clk:         o.Clock,
+
+		inflightWidth: int64(cmp.Or(o.InFlightResolution, DefaultInFlightResolution)),
+		epoch:         time.Now(),
 	}
 	if _, wall := st.clk.(clock.Real); wall {
 		st.clk = nil
 	}
+	st.origin = st.exactNow()
 	st.table.Store(&recTable{})
 	if st.clk == nil {
 		st.tick = min(max(time.Duration(st.slice)/100, time.Millisecond), 50*time.Millisecond)
@@ -481,6 +771,15 @@ func newRecState(o RecorderOptions) *recState {
 		st.timer.Stop()
 	}
 	return st
+}
+
+// monoNow is the time since the recorder began, in ns: monotonic with the
+// wall clock, and never negative.
+func (st *recState) monoNow() int64 {
+	if st.clk != nil {
+		return max(0, st.clk.Now().UnixNano()-st.origin)
+	}
+	return int64(time.Since(st.epoch))
 }
 
 // exactNow is now in unix ns, read from the clock.
@@ -606,6 +905,7 @@ func (st *recState) add(name string) *recBackend {
 		return nil
 	}
 	b := &recBackend{
+		st:   st,
 		name: name, // not cloned: the caller's own string compares fastest
 		// Requests are filed by the coarse clock, up to one tick behind:
 		// the backend exists from one tick ago so that its first request

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ramp-go/ramp/analysis/stats"
 	"github.com/ramp-go/ramp/clock"
-	"github.com/ramp-go/ramp/internal/stats"
 )
 
 // Sequential tests are anytime-valid: they may be checked after every
@@ -44,8 +44,10 @@ type SequentialResult struct {
 	// the baseline's.
 	N, BaselineN int64
 	// Statistic measures the evidence that the canary is worse than
-	// allowed: the log e-value (error rate), the log Bayes factor (error
-	// ratio, 0 while the canary's share of errors is within bounds) or the
+	// allowed: the log e-value (error rate; error ratio with
+	// EffectMixture), the log Bayes factor (error ratio with
+	// DirichletMixture, 0 while the canary's share of errors is within
+	// bounds) or the
 	// largest gap between the distribution functions in excess of margin
 	// and bands (latency: positive fails).
 	Statistic float64
@@ -294,6 +296,7 @@ func seqCheck(ctx context.Context, label string, src WindowSource, invalid error
 }
 
 func seqResult(res Result, meas Measurement) Result {
+	meas.Ratio = RatioOf(meas.Canary, meas.Baseline)
 	res.Metrics = []Measurement{meas}
 	res.Reason = meas.Reason
 	res.Verdict = meas.Verdict
@@ -354,33 +357,69 @@ func seqExp(l float64) string {
 const DefaultConcentration = 2.0
 
 // SequentialErrorRatio compares the canary's error rate with the
-// baseline's, anytime-valid, by the Bayes factor of Lindon & Malek,
-// "Anytime-valid inference for multinomial count data" (NeurIPS 2022) on
-// the two arms' error counts.
+// baseline's, anytime-valid, on where the errors land.
+//
+// It tests one question only: is the canary worse than allowed? A canary
+// with fewer errors than the baseline never fails, however strong the
+// evidence of the difference.
 //
 // If the canary gets a share ρ of the requests and its error rate is r
 // times the baseline's, each error lands on the canary with probability
-// θ(r) = ρr/(ρr + 1 − ρ). The rules, exactly, after Ec canary and Eb
-// baseline errors, with s = Ec/(Ec+Eb):
+// θ(r) = ρr/(ρr + 1 − ρ). Two ways of weighing that evidence
+// (RatioMixture):
 //
-//   - Fail when the Bayes factor against "errors land on the canary with
-//     probability θ(MaxRatio)" (Dirichlet prior Concentration·(θ, 1−θ))
-//     reaches 1/Alpha and s > θ(MaxRatio). The Bayes factor is two-sided —
-//     it grows when the canary is better too — and the condition on s
-//     makes the test one-sided: when s > θ the part of the mixture below θ
-//     contributes at most its weight, so the event implies that the part
-//     above θ, a nonnegative supermartingale under every ratio ≤ MaxRatio,
-//     reached nearly 2/Alpha. A canary whose rate is at most MaxRatio
-//     times the baseline's is failed with probability at most Alpha.
-//   - Pass when the Bayes factor against θ(PassRatio) reaches 1/Alpha and
-//     s < θ(PassRatio), symmetrically.
+// EffectMixture (the default) is a mixture of likelihood ratios — Wald's
+// sequential probability ratio tests, mixed as in H. Robbins,
+// "Statistical methods related to the law of the iterated logarithm"
+// (Ann. Math. Statist. 41(5), 1970) — one-sided, over ratios
+// MaxRatio·e^(0.1k), k = 1..48 (up to 121 × MaxRatio), weighted by a
+// normal density on the log of the ratio's excess centred on 3× (sd 0.5):
+// the effects users care about (1.5× to 10×) get the weight, so that a 3×
+// regression is caught after a median of 3,300 requests where the
+// two-sided Bayes factor below needs 4,400. Each update is judged on its
+// own: given its canary and baseline request counts (ρ is their share, or
+// CanaryShare) and its errors, each component multiplies in the
+// likelihood ratio of the update's canary errors under θ(ρ_k) against
+// θ(MaxRatio). Under the null (ratio ≤ MaxRatio) that factor has
+// expectation at most 1 — exactly so for binomial error counts, and for
+// the hypergeometric counts of equal rates too, which are smaller in the
+// convex order (W. Hoeffding, "Probability inequalities for sums of
+// bounded random variables", JASA 58, 1963, Theorem 4) — so each
+// component, and their mixture, is a nonnegative supermartingale however
+// the traffic split changes between updates, and Ville's inequality
+// bounds the chance that it ever reaches 1/Alpha by Alpha. (For MaxRatio
+// above 1 the binomial is the rare-error approximation of Fisher's
+// noncentral hypergeometric; the A/A simulations check it.) The pass side
+// mixes ratios PassRatio·e^(−0.1k), centred on PassRatio/2, the same way.
+// See the package doc for the figures at 1.5×, 2×, 3× and 10×.
+//
+// DirichletMixture is the Bayes factor of Lindon & Malek, "Anytime-valid
+// inference for multinomial count data" (NeurIPS 2022), on the cumulative
+// error counts, with a Dirichlet prior Concentration·(θ, 1−θ) centred on
+// the null share. The Bayes factor is two-sided — it grows when the canary
+// is better too — and a condition on the observed share s makes the test
+// one-sided: when s > θ the part of the mixture below θ contributes at
+// most its weight, so the event implies that the part above θ, a
+// nonnegative supermartingale under every ratio ≤ MaxRatio, reached
+// nearly 2/Alpha.
+//
+// The rules, exactly, after Ec canary and Eb baseline errors, with
+// s = Ec/(Ec+Eb):
+//
+//   - Fail when the e-value against "errors land on the canary with
+//     probability θ(MaxRatio)" (the mixture, or the Bayes factor with
+//     s > θ(MaxRatio)) reaches 1/Alpha. A canary whose rate is at most
+//     MaxRatio times the baseline's is failed with probability at most
+//     Alpha.
+//   - Pass when the e-value against θ(PassRatio) (the pass-side mixture,
+//     or the Bayes factor with s < θ(PassRatio)) reaches 1/Alpha,
+//     symmetrically.
 //   - Otherwise NoData; no requests on either side, or no errors at all,
 //     is NoData.
 //
-// ρ is CanaryShare when set. Otherwise it is estimated from the windows'
-// request counts, which is exact in the limit and, with requests
-// outnumbering errors a hundredfold or more, makes no measurable
-// difference (the simulations in the tests use the estimate).
+// The measurement's Lower and Upper are the anytime confidence interval of
+// the ratio that the Dirichlet Bayes factor inverts (a report, whatever
+// the mixture).
 type SequentialErrorRatio struct {
 	// Source gives the windows (Analyze only).
 	Source WindowSource
@@ -397,8 +436,12 @@ type SequentialErrorRatio struct {
 	// CanaryShare is the canary's share of requests, in (0, 1), when known
 	// (a fixed traffic split). Zero means estimate it from the windows.
 	CanaryShare float64
-	// Concentration is the Dirichlet prior's concentration. Small values
-	// (the default, 2) detect large differences in few errors; large ones
+	// Mixture says how the evidence is weighed. The zero value is
+	// EffectMixture.
+	Mixture RatioMixture
+	// Concentration is the Dirichlet prior's concentration, for
+	// DirichletMixture and the reported bounds. Small values (the
+	// default, 2) detect large differences in few errors; large ones
 	// (Lindon & Malek's example uses 100) favour small differences. Zero
 	// means DefaultConcentration.
 	Concentration float64
@@ -417,6 +460,98 @@ func (s *SequentialErrorRatio) name() string {
 	}
 	return s.Name
 }
+
+// RatioMixture says how SequentialErrorRatio weighs the evidence.
+type RatioMixture int
+
+const (
+	// EffectMixture mixes one-sided likelihood ratios over the effects
+	// users care about, update by update.
+	EffectMixture RatioMixture = iota
+	// DirichletMixture is Lindon & Malek's Bayes factor on the cumulative
+	// counts (ramp before v0.x's default).
+	DirichletMixture
+)
+
+func (m RatioMixture) String() string {
+	switch m {
+	case EffectMixture:
+		return "effect"
+	case DirichletMixture:
+		return "dirichlet"
+	}
+	return "RatioMixture(" + strconv.Itoa(int(m)) + ")"
+}
+
+// The effect mixture's grid: ratios e^(ratioStep·k) times the boundary,
+// k = 1..ratioComponents, weighted by a normal density on k·ratioStep
+// with the given centre and sd.
+const (
+	ratioComponents = 48
+	ratioStep       = 0.1
+	ratioSD         = 0.5
+)
+
+// ratioMix is one side of the effect mixture: log-likelihood ratios
+// accumulated per component.
+type ratioMix struct {
+	logRho  [ratioComponents]float64 // log ρ_k
+	logW    [ratioComponents]float64 // log weight, Σ weights = 1
+	acc     [ratioComponents]float64 // Σ log LR so far
+	logRho0 float64
+}
+
+func newRatioMix(boundary, centre float64, up bool) ratioMix {
+	var m ratioMix
+	m.logRho0 = math.Log(boundary)
+	var sum float64
+	for k := range ratioComponents {
+		d := ratioStep * float64(k+1)
+		z := (d - math.Log(centre)) / ratioSD
+		m.logW[k] = -z * z / 2
+		sum += math.Exp(m.logW[k])
+		if !up {
+			d = -d
+		}
+		m.logRho[k] = m.logRho0 + d
+	}
+	for k := range m.logW {
+		m.logW[k] -= math.Log(sum)
+	}
+	return m
+}
+
+// add multiplies in one update: ec of the e errors landed on the canary,
+// whose share of the update's requests had odds odds.
+func (m *ratioMix) add(odds float64, ec, e int64) {
+	s0 := share(odds * math.Exp(m.logRho0))
+	a, b := float64(ec), float64(e-ec)
+	la0, lb0 := math.Log(s0), math.Log1p(-s0)
+	for k, lr := range m.logRho {
+		q := share(odds * math.Exp(lr))
+		m.acc[k] += a*(math.Log(q)-la0) + b*(math.Log1p(-q)-lb0)
+	}
+}
+
+// logE is the log of the mixture's e-value.
+func (m *ratioMix) logE() float64 {
+	best := math.Inf(-1)
+	for k := range m.acc {
+		best = math.Max(best, m.acc[k]+m.logW[k])
+	}
+	var sum float64
+	for k := range m.acc {
+		if d := m.acc[k] + m.logW[k] - best; d > -40 {
+			sum += math.Exp(d)
+		}
+	}
+	return best + math.Log(sum)
+}
+
+func (m *ratioMix) reset() { m.acc = [ratioComponents]float64{} }
+
+// share turns odds into a probability.
+func share(odds float64) float64 { return odds / (1 + odds) }
 
 func (s *SequentialErrorRatio) ratios() (fail, pass float64) {
 	fail = orDefault(s.MaxRatio, 1)
@@ -437,6 +572,9 @@ func (s *SequentialErrorRatio) Validate() error {
 	if s.CanaryShare != 0 && !(s.CanaryShare > 0 && s.CanaryShare < 1) {
 		errs = append(errs, fmt.Errorf("analysis: sequential error ratio canary share: %v is not in (0, 1)", s.CanaryShare))
 	}
+	if s.Mixture != EffectMixture && s.Mixture != DirichletMixture {
+		errs = append(errs, fmt.Errorf("analysis: sequential error ratio mixture: %v is not EffectMixture or DirichletMixture", s.Mixture))
+	}
 	if err := seqValidAlpha("sequential error ratio", s.Alpha); err != nil {
 		errs = append(errs, err)
 	}
@@ -451,20 +589,28 @@ func (s *SequentialErrorRatio) NewMonitor() (*ErrorRatioMonitor, error) {
 	fail, pass := s.ratios()
 	m := &ErrorRatioMonitor{
 		failRatio: fail, passRatio: pass,
-		share: s.CanaryShare,
-		conc:  orDefault(s.Concentration, DefaultConcentration),
-		thr:   math.Log(1 / seqAlpha(s.Alpha)),
+		share:   s.CanaryShare,
+		conc:    orDefault(s.Concentration, DefaultConcentration),
+		thr:     math.Log(1 / seqAlpha(s.Alpha)),
+		mixture: s.Mixture,
+	}
+	if m.mixture == EffectMixture {
+		m.failMix = newRatioMix(fail, 3, true)
+		m.passMix = newRatioMix(pass, 2, false)
 	}
 	m.Reset()
 	return m, nil
 }
 
 // ErrorRatioMonitor runs a SequentialErrorRatio on cumulative counts. An
-// Update costs a dozen log-gamma evaluations and allocates nothing. It is
-// not safe for concurrent use.
+// Update costs about two hundred logarithms (the effect mixture; a dozen
+// log-gamma evaluations for the Dirichlet one) and allocates nothing. It
+// is not safe for concurrent use.
 type ErrorRatioMonitor struct {
 	failRatio, passRatio float64
 	share, conc, thr     float64
+	mixture              RatioMixture
+	failMix, passMix     ratioMix
 	maxFail, maxPass     float64
 	prev                 [4]int64
 }
@@ -473,6 +619,8 @@ type ErrorRatioMonitor struct {
 func (m *ErrorRatioMonitor) Reset() {
 	m.maxFail, m.maxPass = 0, 0
 	m.prev = [4]int64{}
+	m.failMix.reset()
+	m.passMix.reset()
 }
 
 // nullShare is θ(r) for the canary share rho.
@@ -489,6 +637,9 @@ func (m *ErrorRatioMonitor) Update(canaryRequests, canaryErrors, baselineRequest
 	}
 	if err := seqCounts("baseline: ", baselineRequests, baselineErrors, m.prev[2], m.prev[3]); err != nil {
 		return SequentialResult{Verdict: Error, PValue: 1}, err
+	}
+	if m.mixture == EffectMixture {
+		return m.updateEffect(canaryRequests, canaryErrors, baselineRequests, baselineErrors), nil
 	}
 	m.prev = [4]int64{canaryRequests, canaryErrors, baselineRequests, baselineErrors}
 	r := SequentialResult{N: canaryErrors, BaselineN: baselineErrors, PValue: math.Min(1, math.Exp(-m.maxFail))}
@@ -515,6 +666,33 @@ func (m *ErrorRatioMonitor) Update(canaryRequests, canaryErrors, baselineRequest
 	r.PValue = math.Min(1, math.Exp(-m.maxFail))
 	r.Verdict = seqVerdict(total > 0, m.maxFail >= m.thr, m.maxPass >= m.thr)
 	return r, nil
+}
+
+// updateEffect is Update with the effect mixture: the update's
+// increments are judged given their own request counts.
+func (m *ErrorRatioMonitor) updateEffect(cn, ce, bn, be int64) SequentialResult {
+	dnc, dec, dnb, deb := cn-m.prev[0], ce-m.prev[1], bn-m.prev[2], be-m.prev[3]
+	m.prev = [4]int64{cn, ce, bn, be}
+	if e := dec + deb; e > 0 {
+		odds := m.share / (1 - m.share)
+		if m.share == 0 && dnc > 0 && dnb > 0 {
+			odds = float64(dnc) / float64(dnb)
+		}
+		// An update in which one side had no requests says nothing about
+		// the ratio: every error is that of the side that had them.
+		if odds > 0 {
+			m.failMix.add(odds, dec, e)
+			m.passMix.add(odds, dec, e)
+			m.maxFail = math.Max(m.maxFail, m.failMix.logE())
+			m.maxPass = math.Max(m.maxPass, m.passMix.logE())
+		}
+	}
+	r := SequentialResult{N: ce, BaselineN: be, PValue: math.Min(1, math.Exp(-m.maxFail))}
+	if ce+be > 0 {
+		r.Statistic, r.PassStatistic = m.failMix.logE(), m.passMix.logE()
+	}
+	r.Verdict = seqVerdict(cn > 0 && bn > 0 && ce+be > 0, m.maxFail >= m.thr, m.maxPass >= m.thr)
+	return r
 }
 
 // Analyze judges the windows [q.Since, q.Until] of canary and baseline.
@@ -553,8 +731,8 @@ func (s *SequentialErrorRatio) Analyze(ctx context.Context, q Query) (Result, er
 	bounds := fmt.Sprintf("anytime %s bounds on the ratio [%s, %s]", cmpPercent(1-alpha), cmpNum(meas.Lower), cmpNum(meas.Upper))
 	switch r.Verdict {
 	case Fail:
-		meas.Reason = fmt.Sprintf("%s: %s: ratio > allowed %s: %s, Bayes factor %s >= %s (p=%s)",
-			meas.Name, rates, cmpNum(fail), bounds, seqExp(r.Statistic), cmpNum(1/alpha), cmpP(r.PValue))
+		meas.Reason = fmt.Sprintf("%s: %s: ratio > allowed %s: %s, %s %s >= %s (p=%s)",
+			meas.Name, rates, cmpNum(fail), bounds, s.evidence(), seqExp(r.Statistic), cmpNum(1/alpha), cmpP(r.PValue))
 	case Pass:
 		meas.Reason = fmt.Sprintf("%s: %s: ratio < %s: %s", meas.Name, rates, cmpNum(pass), bounds)
 	default:
@@ -569,6 +747,14 @@ func (s *SequentialErrorRatio) Analyze(ctx context.Context, q Query) (Result, er
 		}
 	}
 	return seqResult(res, meas), nil
+}
+
+// evidence names the statistic in reasons.
+func (s *SequentialErrorRatio) evidence() string {
+	if s.Mixture == DirichletMixture {
+		return "Bayes factor"
+	}
+	return "e-value"
 }
 
 // seqRatioBounds returns the ratios r whose null share θ(r) the Bayes

@@ -38,8 +38,9 @@ type windows map[string]analysis.Window
 
 func (w windows) Window(backend string, since, until time.Time) analysis.Window { return w[backend] }
 
-// The canary's error rate against the baseline's: Lindon & Malek's Bayes
-// factor on where the errors land, given the traffic split.
+// The canary's error rate against the baseline's: a mixture of likelihood
+// ratios over the effects that matter, on where the errors land given the
+// traffic split.
 func ExampleSequentialErrorRatio() {
 	test := analysis.SequentialErrorRatio{
 		Source: windows{
@@ -56,5 +57,5 @@ func ExampleSequentialErrorRatio() {
 	fmt.Println(res.Reason)
 	// Output:
 	// fail
-	// 5xx ratio (sequential): canary 5xx rate 3.24% (n=1,204, 39 errors) vs baseline 0.101% (n=10,877, 11 errors): ratio > allowed 1: anytime 99% bounds on the ratio [10.41, 149.7], Bayes factor 1.71e+26 >= 100 (p=5.85e-27)
+	// 5xx ratio (sequential): canary 5xx rate 3.24% (n=1,204, 39 errors) vs baseline 0.101% (n=10,877, 11 errors): ratio > allowed 1: anytime 99% bounds on the ratio [10.41, 149.7], e-value 2.46e+24 >= 100 (p=4.06e-25)
 }

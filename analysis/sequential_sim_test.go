@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ramp-go/ramp/internal/stats"
+	"github.com/ramp-go/ramp/analysis/stats"
 )
 
 // The simulations below prove the sequential tests' guarantees with fixed

@@ -22,6 +22,9 @@ const DefaultMinSamples = 100
 //   - n = Samples(window) (the window's Requests when Samples is nil). When
 //     n < MinSamples the verdict is NoData, whatever the value: a small
 //     sample never passes.
+//   - n < 0, or a value outside the metric's domain (±Inf; a rate outside
+//     [0, 1]; a negative latency) is Error, naming the metric and the
+//     value: a broken source is never a pass.
 //   - v = Value(window). NaN is NoData (the metric cannot be measured).
 //   - v < Min or v > Max is Fail (strict: a value equal to a bound
 //     passes); otherwise Pass.
@@ -52,7 +55,8 @@ type Threshold struct {
 	Format func(float64) string
 
 	kind     thKind
-	quantile float64 // LatencyQuantile's q, for validation
+	quantile float64       // LatencyQuantile's q, for validation
+	censorAt time.Duration // LatencyQuantile's max: censored requests past it count
 }
 
 // thKind is what a built-in threshold measures: it fixes the metric's
@@ -95,28 +99,58 @@ func SuccessRate(min float64) Threshold {
 // LatencyQuantile limits the canary's q-quantile of request duration
 // (0 < q < 1; 0.99 is p99): it fails when the quantile is > max, passes
 // when <= max. The value is in seconds, read from Window.Latency (within
-// 1 % for a Recorder); the sample size is Latency.Count(). A window
-// without a latency distribution gives NoData.
+// 1 % for a Recorder). Requests known to take longer than max without
+// having completed — abandoned by their client after waiting longer
+// (Window.GoneLatency), or still in flight for longer (Window.Pending) —
+// count among the samples as slower than max (right-censored), so that a
+// version that hangs fails without any request ending; the sample size is
+// Latency.Count() plus those. A window with neither gives NoData.
 func LatencyQuantile(q float64, max time.Duration) Threshold {
 	return Threshold{
-		Name: "p" + thPercentile(q) + " latency",
-		Value: func(w Window) float64 {
-			if w.Latency == nil {
-				return math.NaN()
-			}
-			return w.Latency.Quantile(q).Seconds()
-		},
+		Name:  "p" + thPercentile(q) + " latency",
+		Value: func(w Window) float64 { return censoredQuantile(w, q, max) },
 		Samples: func(w Window) int64 {
-			if w.Latency == nil {
-				return 0
-			}
-			return w.Latency.Count()
+			_, n := w.SlowerThan(max)
+			return n
 		},
+		censorAt: max,
 		Min:      0,
 		Max:      max.Seconds(),
 		kind:     thLatency,
 		quantile: q,
 	}
+}
+
+// censoredQuantile is the q-quantile (nearest rank) of the window's
+// completed latencies together with the requests known to take longer
+// than limit without having completed: those whose client gave up after
+// waiting longer (Window.GoneLatency) and those still in flight for longer
+// (Window.Pending). When the quantile falls among the latter its value is
+// unknown beyond "more than limit": the value returned is then the
+// completed latency at that rank when there is one, else the duration
+// just above limit at the histogram's resolution (2%). NaN when there is
+// nothing to measure.
+func censoredQuantile(w Window, q float64, limit time.Duration) float64 {
+	x := w.censoredOver(limit)
+	if w.Latency == nil && x == 0 {
+		return math.NaN()
+	}
+	if x == 0 {
+		return w.Latency.Quantile(q).Seconds()
+	}
+	var c, atMost int64
+	if w.Latency != nil {
+		c, atMost = w.Latency.Count(), w.Latency.CountAtMost(limit)
+	}
+	r := hgRank(q, c+x)
+	if r <= atMost {
+		return w.Latency.Quantile(float64(r) / float64(c)).Seconds()
+	}
+	over := time.Duration(hgValue[min(hgIndex(limit)+1, hgBuckets-1)])
+	if r <= c {
+		over = max(over, w.Latency.Quantile(float64(r)/float64(c)))
+	}
+	return over.Seconds()
 }
 
 // Within requires any metric of the window to lie in [min, max]; use an
@@ -170,6 +204,28 @@ func (t Threshold) domain() (lo, hi float64) {
 	return math.Inf(-1), math.Inf(1)
 }
 
+// outOfDomain reports a value the metric cannot take: an infinity, or a
+// rate outside [0, 1], or a negative latency. NaN is "not measurable"
+// (NoData), not impossible.
+func (t Threshold) outOfDomain(v float64) bool {
+	if math.IsNaN(v) {
+		return false
+	}
+	lo, hi := t.domain()
+	return math.IsInf(v, 0) || v < lo || v > hi
+}
+
+// domainText says what values the metric can take.
+func (t Threshold) domainText() string {
+	switch t.kind {
+	case thRate:
+		return "a rate lies in [0, 1]"
+	case thLatency:
+		return "a latency is finite and at least 0"
+	}
+	return "a measurement is finite"
+}
+
 // validate reports every problem with t, naming it by label.
 func (t Threshold) validate(label string) []error {
 	var errs []error
@@ -213,7 +269,8 @@ func (t Threshold) validate(label string) []error {
 // Source.Window(q.Canary, q.Since, q.Until); the baseline's window over the
 // same span is measured alongside as evidence, but never decides.
 //
-// The verdict: any Fail → Fail; else any NoData → NoData; else Pass.
+// The verdict: any Fail → Fail; else any Error → Error; else any NoData →
+// NoData; else Pass.
 // DryRun thresholds are measured and reported but left out of that
 // combination; when every threshold is a dry run the verdict is Pass.
 // Result.Reason is the reasons of the thresholds that decided, joined by
@@ -301,6 +358,8 @@ func (t *Thresholds) Analyze(ctx context.Context, q Query) (Result, error) {
 	switch {
 	case len(decided[Fail]) > 0:
 		res.Verdict = Fail
+	case len(decided[Error]) > 0:
+		res.Verdict = Error
 	case len(decided[NoData]) > 0:
 		res.Verdict = NoData
 	}
@@ -312,6 +371,10 @@ func (t *Thresholds) Analyze(ctx context.Context, q Query) (Result, error) {
 			all[i] = m.Reason
 		}
 		res.Reason = "dry run only: " + strings.Join(all, " | ")
+	}
+	if res.Verdict == Error {
+		// The source gave an impossible value: say so as an error too.
+		return res, fmt.Errorf("analysis: thresholds: %s", res.Reason)
 	}
 	return res, nil
 }
@@ -342,6 +405,12 @@ func (t Threshold) measure(canary Window, baseline *Window) Measurement {
 	b.WriteString(t.Name)
 	b.WriteByte(' ')
 	switch {
+	case m.CanaryN < 0:
+		m.Verdict = Error
+		fmt.Fprintf(&b, "sample size %d is impossible: a count is never negative", m.CanaryN)
+	case t.outOfDomain(m.Canary):
+		m.Verdict = Error
+		fmt.Fprintf(&b, "value %s is impossible: %s", strconv.FormatFloat(m.Canary, 'g', -1, 64), t.domainText())
 	case m.CanaryN < need:
 		m.Verdict = NoData
 		fmt.Fprintf(&b, "%s (n=%s): too few samples, need %s", t.format(m.Canary, m.Canary), thCount(m.CanaryN), thCount(need))
@@ -376,6 +445,12 @@ func (t Threshold) measure(canary Window, baseline *Window) Measurement {
 			fmt.Fprintf(&b, "%s (n=%s), no limit", v, thCount(m.CanaryN))
 		}
 	}
+	if t.censorAt > 0 && m.Verdict != Error {
+		if x := canary.censoredOver(t.censorAt); x > 0 {
+			fmt.Fprintf(&b, ", of which %s abandoned by their clients or still in flight after more than %s",
+				thCount(x), thDuration(t.censorAt.Seconds(), 3))
+		}
+	}
 	if baseline != nil {
 		m.BaselineN = t.samples(*baseline)
 		if m.BaselineN > 0 {
@@ -386,6 +461,7 @@ func (t Threshold) measure(canary Window, baseline *Window) Measurement {
 	if t.DryRun {
 		b.WriteString(" [dry run]")
 	}
+	m.Ratio = RatioOf(m.Canary, m.Baseline)
 	m.Reason = b.String()
 	return m
 }

@@ -33,6 +33,9 @@ type Holder struct {
 
 // String says who holds the lock, for errors and logs.
 func (h Holder) String() string {
+	if h == (Holder{}) {
+		return "an unknown holder"
+	}
 	s := fmt.Sprintf("%s pid %d", h.Host, h.PID)
 	if h.Version != "" {
 		s += " releasing " + h.Version

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/clock"
-	"github.com/ramp-go/ramp/internal/stats"
+	"github.com/ramp-go/ramp/analysis/stats"
 )
 
 // Defaults of Guard.
@@ -223,13 +223,22 @@ func (g *Guard) Watch(ctx context.Context, t Target, fire func(reason string)) e
 	if poll == 0 {
 		poll = DefaultGuardPoll
 	}
+	errored, _ := g.Source.(interface{ Errored(string) <-chan struct{} })
 	for !run.finished() {
+		// A source that signals errors wakes the guard at the canary's
+		// next 5xx, not only at the next poll.
+		var wake <-chan struct{}
+		if errored != nil && (run.enabled[checkErrorRate] || run.enabled[checkErrorRatio]) {
+			wake = errored.Errored(t.Canary)
+		}
 		timer := clk.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
 		case <-timer.C():
+		case <-wake:
+			timer.Stop()
 		}
 		for _, reason := range run.poll() {
 			if g.Logger != nil {
@@ -484,9 +493,13 @@ func (r *guardRun) read(a *guardArm) (dn, de int64) {
 	a.dist, a.cdfFresh = w.Latency, false
 	if w.Latency != nil {
 		c.ln = w.Latency.Count()
-		if r.g.MaxLatency > 0 {
-			c.slow = c.ln - w.Latency.CountAtMost(r.g.MaxLatency)
-		}
+	}
+	if r.g.MaxLatency > 0 {
+		// Requests known to be slower than the limit though they never
+		// completed count as slow: those whose client gave up after
+		// waiting longer, and those still in flight for longer (a hung
+		// version answers nothing else).
+		c.slow, c.ln = w.SlowerThan(r.g.MaxLatency)
 	}
 	// Totals never expire, so the distribution function since Watch
 	// began is the current one minus the first: it is only worked out when
@@ -618,7 +631,9 @@ func (d *gridDist) Quantile(q float64) time.Duration {
 // poll reads the source, updates the tests and returns the reasons of the
 // checks that fire now.
 func (r *guardRun) poll() []string {
+	lc := r.canary.cum.ln
 	dnc, dec := r.read(&r.canary)
+	dlc := r.canary.cum.ln - lc // latency observations, in flight ones too
 	dnb, deb := r.read(&r.base)
 	updated := false
 	if r.enabled[checkErrorRatio] && !r.fired[checkErrorRatio] {
@@ -628,7 +643,7 @@ func (r *guardRun) poll() []string {
 		r.restart()
 		r.nextRestart = r.canary.cum.n + restartEvery
 	}
-	if (dnc == 0 && !updated) || r.canary.cum.n < max(r.g.MinRequests, 1) {
+	if (dnc == 0 && dlc == 0 && !updated) || max(r.canary.cum.n, r.canary.cum.ln) < max(r.g.MinRequests, 1) {
 		return nil // nothing new about the canary
 	}
 	var reasons []string

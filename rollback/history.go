@@ -257,6 +257,11 @@ type Stats struct {
 	Restores                                 int
 	MedianTimeToRestore, MeanTimeToRestore   time.Duration
 	TotalTimeToRestore, LongestTimeToRestore time.Duration
+	// LeadTimes is the number of succeeded (or replaced) revisions in the
+	// window with a CommitTime; the lead time for changes of each is
+	// EndedAt-CommitTime (commit to fully live). Zero when LeadTimes is 0.
+	LeadTimes                       int
+	MedianLeadTime, LongestLeadTime time.Duration
 	// Truncated: the history is full and its oldest revision started
 	// after Since, so older deployments may be missing.
 	Truncated bool
@@ -291,7 +296,7 @@ func StatsOf(revs []Revision, now time.Time, window time.Duration) Stats {
 	default:
 		s.Since = now
 	}
-	var ttr []time.Duration
+	var ttr, lead []time.Duration
 	for _, r := range revs {
 		if r.StartedAt.Before(s.Since) || r.StartedAt.After(now) {
 			continue
@@ -301,6 +306,9 @@ func StatsOf(revs []Revision, now time.Time, window time.Duration) Stats {
 		case OutcomeSucceeded, OutcomeReplaced:
 			s.Finished++
 			s.Succeeded++
+			if !r.CommitTime.IsZero() && !r.EndedAt.IsZero() && !r.EndedAt.Before(r.CommitTime) {
+				lead = append(lead, r.EndedAt.Sub(r.CommitTime))
+			}
 		case OutcomeRolledBack:
 			s.Finished++
 			s.RolledBack++
@@ -320,19 +328,29 @@ func StatsOf(revs []Revision, now time.Time, window time.Duration) Stats {
 		s.ChangeFailureRate = float64(s.RolledBack) / float64(s.Finished)
 	}
 	if n := len(ttr); n > 0 {
-		sort.Slice(ttr, func(i, j int) bool { return ttr[i] < ttr[j] })
 		s.Restores = n
 		for _, d := range ttr {
 			s.TotalTimeToRestore += d
 		}
 		s.MeanTimeToRestore = s.TotalTimeToRestore / time.Duration(n)
-		s.MedianTimeToRestore = ttr[n/2]
-		if n%2 == 0 {
-			s.MedianTimeToRestore = (ttr[n/2-1] + ttr[n/2]) / 2
-		}
-		s.LongestTimeToRestore = ttr[n-1]
+		s.MedianTimeToRestore, s.LongestTimeToRestore = medianMax(ttr)
+	}
+	if len(lead) > 0 {
+		s.LeadTimes = len(lead)
+		s.MedianLeadTime, s.LongestLeadTime = medianMax(lead)
 	}
 	return s
+}
+
+// medianMax sorts ds (not empty) and returns its median and maximum.
+func medianMax(ds []time.Duration) (median, longest time.Duration) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	n := len(ds)
+	median = ds[n/2]
+	if n%2 == 0 {
+		median = (ds[n/2-1] + ds[n/2]) / 2
+	}
+	return median, ds[n-1]
 }
 
 // CollectorOpts configures History.Collector.

@@ -24,4 +24,14 @@ type Revision struct {
 	// FaultAt is when the first rollback reason arrived (zero if none);
 	// EndedAt-FaultAt is the time to restore.
 	FaultAt time.Time `json:"fault_at,omitzero"`
+
+	// Release metadata, all optional (package release validates it): the
+	// commit the version was built from and its time (CommitTime to the
+	// end of a succeeded revision is its lead time for changes), when it
+	// was built, its image digest and a link to its release notes.
+	Commit     string    `json:"commit,omitempty"`
+	CommitTime time.Time `json:"commit_time,omitzero"`
+	BuildTime  time.Time `json:"build_time,omitzero"`
+	Digest     string    `json:"digest,omitempty"`
+	NotesURL   string    `json:"notes_url,omitempty"`
 }

@@ -46,7 +46,8 @@ type BlueGreen struct {
 	// discarded. 0: no mirroring.
 	PreviewMirror float64 `json:"preview_mirror,omitempty"`
 	// AutoPromoteAfter is how long the preview lasts before it is left
-	// without a person; 0 (UntilPromoted) waits for a manual promote.
+	// without a person; 0 or UntilPromoted waits for a manual promote
+	// (bounded by the engine's progress deadline unless the host opts out).
 	AutoPromoteAfter time.Duration `json:"auto_promote_after,omitempty"`
 	// PrePromotion, when set, must pass before the preview is left. The new
 	// version's only traffic then is the preview and mirrored requests:
@@ -74,12 +75,16 @@ func (b BlueGreen) Next(p Progress) (Step, bool) {
 		if rules == nil {
 			rules = []traffic.Rule{{Header: PreviewHeader, Value: "1"}}
 		}
+		hold := b.AutoPromoteAfter
+		if hold == 0 {
+			hold = UntilPromoted
+		}
 		return Step{
 			Name:          "preview",
 			Percent:       0,
 			Rules:         rules,
 			MirrorPercent: b.PreviewMirror,
-			Hold:          b.AutoPromoteAfter,
+			Hold:          hold,
 			Analysis:      b.PrePromotion,
 		}, false
 	case 1:

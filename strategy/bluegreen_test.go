@@ -42,12 +42,12 @@ func TestBlueGreenNext(t *testing.T) {
 		{"post-promotion soak without analysis",
 			BlueGreen{PostPromotionHold: 15 * time.Minute},
 			[]shape{
-				{Name: "preview", Rules: 1},
+				{Name: "preview", Hold: UntilPromoted, Rules: 1},
 				{Name: "post-promotion", Percent: 100, Hold: 15 * time.Minute},
 			}},
 		{"own preview rules",
 			BlueGreen{Preview: []traffic.Rule{{Cookie: "tester", Value: "1"}, {Header: "X-Smoke", Match: traffic.Prefix, Value: "ci-"}}},
-			[]shape{{Name: "preview", Rules: 2}}},
+			[]shape{{Name: "preview", Hold: UntilPromoted, Rules: 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,9 @@ func cloneRules(r []traffic.Rule) []traffic.Rule {
 	return append([]traffic.Rule(nil), r...)
 }
 
+// promoteHold is the hold text ParseSteps reads as UntilPromoted.
+const promoteHold = "promote"
+
 // maxParseErrors bounds how many problems ParseSteps lists, so that a long
 // garbage argument does not produce a longer error.
 const maxParseErrors = 10
@@ -83,9 +86,11 @@ const maxParseErrors = 10
 // lies in [0, 100]. Shares must rise strictly from item to item: on a
 // command line a falling or repeated share is almost always a typo, so it
 // is refused; build the []Step in code when a step back is meant (Canary
-// accepts it). An item without a hold, or with hold 0, waits for a manual
-// promote (UntilPromoted). The steps carry no analysis: set Analysis on
-// each step after parsing.
+// accepts it). An item without a hold, or with hold 0, gets Hold 0, which
+// the engine holds for DefaultHold (five minutes): "10,50,100" advances by
+// itself every five minutes. The hold "promote" (as in "10:promote") is
+// UntilPromoted: the step waits for a manual promote. The steps carry no
+// analysis: set Analysis on each step after parsing.
 //
 // Every problem is reported (up to ten), each naming the item by its
 // position from 1 and its text, as in `steps: item 2 "5o": not a number`.
@@ -122,11 +127,14 @@ func ParseSteps(s string) ([]Step, error) {
 		if hasHold {
 			holdText = strings.TrimSpace(holdText)
 			d, err := time.ParseDuration(holdText)
+			if strings.EqualFold(holdText, promoteHold) {
+				d, err = UntilPromoted, nil
+			}
 			switch {
 			case err != nil:
-				bad(n, item, "hold %q is not a duration (want e.g. 90s, 5m, 1h30m)", holdText)
+				bad(n, item, "hold %q is not a duration (want e.g. 90s, 5m, 1h30m, or %q)", holdText, promoteHold)
 				ok = false
-			case d < 0:
+			case d < 0 && d != UntilPromoted:
 				bad(n, item, "hold %v is negative", d)
 				ok = false
 			}
@@ -213,7 +221,11 @@ func FormatSteps(steps []Step) string {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.FormatFloat(s.Percent, 'f', -1, 64))
-		if s.Hold != 0 {
+		switch s.Hold {
+		case 0:
+		case UntilPromoted:
+			b.WriteString(":" + promoteHold)
+		default:
 			b.WriteByte(':')
 			b.WriteString(formatDuration(s.Hold))
 		}

@@ -152,16 +152,16 @@ func TestParseStepsErrors(t *testing.T) {
 			`steps: item 3 "5": 5 is not above the previous share 10 (shares must rise)`,
 		}},
 		{"10:5x,20:-1m,30:", []string{
-			`steps: item 1 "10:5x": hold "5x" is not a duration (want e.g. 90s, 5m, 1h30m)`,
+			`steps: item 1 "10:5x": hold "5x" is not a duration (want e.g. 90s, 5m, 1h30m, or "promote")`,
 			`steps: item 2 "20:-1m": hold -1m0s is negative`,
-			`steps: item 3 "30:": hold "" is not a duration (want e.g. 90s, 5m, 1h30m)`,
+			`steps: item 3 "30:": hold "" is not a duration (want e.g. 90s, 5m, 1h30m, or "promote")`,
 		}},
-		{"10:5m:3", []string{`steps: item 1 "10:5m:3": hold "5m:3" is not a duration (want e.g. 90s, 5m, 1h30m)`}},
+		{"10:5m:3", []string{`steps: item 1 "10:5m:3": hold "5m:3" is not a duration (want e.g. 90s, 5m, 1h30m, or "promote")`}},
 		{"1 0", []string{`steps: item 1 "1 0": not a number`}},
 		{"10%%", []string{`steps: item 1 "10%%": not a number`}},
 		{"120:x,5o", []string{
 			`steps: item 1 "120:x": over 100`,
-			`steps: item 1 "120:x": hold "x" is not a duration (want e.g. 90s, 5m, 1h30m)`,
+			`steps: item 1 "120:x": hold "x" is not a duration (want e.g. 90s, 5m, 1h30m, or "promote")`,
 			`steps: item 2 "5o": not a number`,
 		}},
 	}

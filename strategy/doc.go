@@ -16,9 +16,14 @@
 // Analysis and an optional approval gate. A step is left once its Hold is
 // over and its Analysis, if any, has passed (and its gate approved), or at
 // once when a person promotes it. A failed analysis rolls back at once,
-// whatever the hold. A Hold of UntilPromoted (0) never ends by itself, so
-// a step that should end when its analysis has passed needs a positive
-// Hold; the strategies here use Analysis.Span for it.
+// whatever the hold. A Hold of 0 means DefaultHold (five minutes), so a
+// bare step list such as "10,50,100" advances by itself; a Hold of
+// UntilPromoted waits for a person (and is still bounded by the engine's
+// progress deadline unless the host opts out). The strategies here hold
+// an analysed step for Analysis.Span.
+//
+// Step numbers: every field and JSON document counts steps from 0; every
+// text for a person says "step 2 of 3", made by StepText.
 //
 // # Strategies
 //

@@ -47,8 +47,40 @@ type Progress struct {
 	Elapsed time.Duration
 }
 
-// UntilPromoted as a Step's Hold waits for a manual promote.
-const UntilPromoted time.Duration = 0
+// UntilPromoted as a Step's Hold waits for a manual promote. It must be
+// spelled out: the zero Hold means DefaultHold, never "forever". The
+// engine still counts the wait toward its progress deadline unless the
+// host opts out (ramp.Config.UnboundedPromoteWait).
+const UntilPromoted time.Duration = -1
+
+// DefaultHold is how long a step whose Hold is 0 lasts: what a bare step
+// list such as ParseSteps("10,50,100") gets. Each step is then left after
+// five minutes (and once its analysis, if any, has passed).
+const DefaultHold = 5 * time.Minute
+
+// EffectiveHold is how long s lasts: its Hold, DefaultHold when that is 0,
+// or UntilPromoted.
+func (s Step) EffectiveHold() time.Duration {
+	if s.Hold == 0 {
+		return DefaultHold
+	}
+	return s.Hold
+}
+
+// StepText is the one way ramp and its examples name a step to a person:
+// index is 0-based (as in every field and JSON document), the text is
+// 1-based, as in "step 2 of 3". A total below 1 (a strategy whose length
+// is not known ahead) gives "step 2"; an index below 0 (no step yet)
+// gives "no step yet".
+func StepText(index, total int) string {
+	switch {
+	case index < 0:
+		return "no step yet"
+	case total < 1:
+		return fmt.Sprintf("step %d", index+1)
+	}
+	return fmt.Sprintf("step %d of %d", index+1, total)
+}
 
 // Step is one traffic state of a rollout and what must be true to leave it.
 type Step struct {
@@ -63,8 +95,8 @@ type Step struct {
 	// MirrorPercent copies that share of requests to the canary, whose
 	// responses are discarded (shadow traffic).
 	MirrorPercent float64 `json:"mirror_percent,omitempty"`
-	// Hold is how long the step lasts before it may be left. UntilPromoted
-	// (0) waits for a manual promote.
+	// Hold is how long the step lasts before it may be left. 0 means
+	// DefaultHold (five minutes); UntilPromoted waits for a manual promote.
 	Hold time.Duration `json:"hold"`
 	// Analysis, when set, must pass before the step is left; a failure
 	// rolls back at once, whatever the hold.
@@ -86,7 +118,7 @@ type Analysis struct {
 // Count (0 means 1) intervals. Strategies whose step exists only to be
 // analysed (AB, BlueGreen's post-promotion step) hold for Span, because a
 // Hold of 0 would mean "until promoted". Span saturates instead of
-// overflowing; it is 0 for a nil *Analysis.
+// overflowing; it is 0 for a nil *Analysis (a Hold of 0 is DefaultHold).
 func (a *Analysis) Span() time.Duration {
 	if a == nil {
 		return 0
@@ -131,7 +163,7 @@ func (s Step) Validate(field string) error {
 	if bad := checkPercent(s.MirrorPercent); bad != "" {
 		errs = append(errs, fmt.Errorf("%s.mirror_percent: %v %s", field, s.MirrorPercent, bad))
 	}
-	if s.Hold < 0 {
+	if s.Hold < 0 && s.Hold != UntilPromoted {
 		errs = append(errs, fmt.Errorf("%s.hold: %v is negative", field, s.Hold))
 	}
 	if s.Analysis != nil {

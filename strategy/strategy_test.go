@@ -282,3 +282,34 @@ func TestFunc(t *testing.T) {
 	})
 	assert.Equal(t, []shape{{Percent: 0}, {Percent: 10}, {Percent: 20}}, shapes(run(t, f)))
 }
+
+func TestStepText(t *testing.T) {
+	assert.Equal(t, "step 2 of 3", StepText(1, 3))
+	assert.Equal(t, "step 1 of 1", StepText(0, 1))
+	assert.Equal(t, "step 4", StepText(3, 0), "length unknown ahead")
+	assert.Equal(t, "no step yet", StepText(-1, 3))
+}
+
+func TestZeroHoldIsDefaultHold(t *testing.T) {
+	steps, err := ParseSteps("10,50,100")
+	require.NoError(t, err)
+	for i, s := range steps {
+		assert.Equal(t, time.Duration(0), s.Hold, "step %d", i)
+		assert.Equal(t, DefaultHold, s.EffectiveHold(), "a bare step list advances by itself (step %d)", i)
+	}
+	assert.Equal(t, UntilPromoted, Step{Hold: UntilPromoted}.EffectiveHold())
+	assert.Equal(t, time.Minute, Step{Hold: time.Minute}.EffectiveHold())
+	assert.NotEqual(t, time.Duration(0), UntilPromoted, "waiting for a person is never the zero value")
+}
+
+func TestParseStepsPromoteHold(t *testing.T) {
+	steps, err := ParseSteps("10:promote, 50:5m, 100")
+	require.NoError(t, err)
+	assert.Equal(t, UntilPromoted, steps[0].Hold)
+	assert.NoError(t, Canary{Steps: steps}.Validate())
+	assert.Equal(t, "10:promote,50:5m,100", FormatSteps(steps))
+	back, err := ParseSteps(FormatSteps(steps))
+	require.NoError(t, err)
+	assert.Equal(t, steps, back)
+	assert.ErrorContains(t, Step{Hold: -2}.Validate("s"), "s.hold: -2ns is negative")
+}

@@ -61,7 +61,11 @@ type Options struct {
 
 	// Observer, when not nil, is told the outcome of every request:
 	// backend name ("" when no backend could take it), status, duration
-	// from dispatch to the handler's return, and response body bytes.
+	// from dispatch to the handler's return, and response body bytes. A
+	// request whose client went away before its response (its context
+	// done, the response not started or a 5xx) is observed with
+	// StatusClientClosedRequest (499). When Observer is a StartObserver
+	// it is also told when each request is dispatched.
 	Observer Observer
 
 	// ErrorHandler answers requests that no backend served: err is
@@ -114,6 +118,7 @@ type Splitter struct {
 	stickyKey func(*http.Request) string
 	cookie    *http.Cookie
 	obs       Observer
+	sobs      StartObserver // obs, when it is one
 	onError   func(http.ResponseWriter, *http.Request, error)
 	logger    *slog.Logger
 	none      *backend // answers ErrNoBackend
@@ -147,6 +152,7 @@ func NewSplitter(backends map[string]http.Handler, opts Options) (*Splitter, err
 		s.names = append(s.names, name)
 	}
 	sort.Strings(s.names)
+	s.sobs, _ = opts.Observer.(StartObserver)
 	if s.onError == nil {
 		s.onError = defaultError
 	}
@@ -297,23 +303,47 @@ func (s *Splitter) point(rec *recorder, r *http.Request) uint64 {
 // recovering a panic. It releases rec.
 func (s *Splitter) serve(rec *recorder, r *http.Request, b *backend) {
 	var start time.Duration
+	var token int64
 	if s.obs != nil {
 		start = monotonic()
+		if s.sobs != nil {
+			token = s.sobs.Start(b.name)
+		}
 	}
 	// The deferred function only calls recover when the handler did not
 	// return, so the common path does not pay for recover.
 	returned := false
 	defer func() {
 		if !returned {
-			s.recovered(rec, r, b, start, recover())
+			s.recovered(rec, r, b, start, token, recover())
 		}
 	}()
 	b.h.ServeHTTP(rec, r)
 	returned = true
 	if s.obs != nil {
-		s.obs.Observe(b.name, rec.result(), monotonic()-start, rec.bytes)
+		s.observe(b, token, clientGone(r, rec.started(), rec.result()), monotonic()-start, rec.bytes)
 	}
 	rec.release()
+}
+
+// observe reports one outcome to the observer.
+func (s *Splitter) observe(b *backend, token int64, status int, elapsed time.Duration, bytes int64) {
+	if s.sobs != nil {
+		s.sobs.Finish(b.name, token, status, elapsed, bytes)
+		return
+	}
+	s.obs.Observe(b.name, status, elapsed, bytes)
+}
+
+// clientGone returns StatusClientClosedRequest when r's client went away
+// before a response it could use: its context is done and the response
+// had not started or is a 5xx (httputil.ReverseProxy's 502 for a
+// cancelled request); else status.
+func clientGone(r *http.Request, started bool, status int) int {
+	if (!started || status >= 500) && r.Context().Err() != nil {
+		return StatusClientClosedRequest
+	}
+	return status
 }
 
 // epoch anchors monotonic: time.Since of a time.Time that carries a
@@ -331,11 +361,11 @@ func monotonic() time.Duration { return time.Since(epoch) }
 // that panics with http.ErrAbortHandler itself (as httputil.ReverseProxy
 // does when the upstream fails mid-body) is aborted the same way and not
 // logged. The Observer sees 502 in every case.
-func (s *Splitter) recovered(rec *recorder, r *http.Request, b *backend, start time.Duration, p any) {
+func (s *Splitter) recovered(rec *recorder, r *http.Request, b *backend, start time.Duration, token int64, p any) {
 	if p == nil {
 		// runtime.Goexit in the handler: the connection is dropped.
 		if s.obs != nil {
-			s.obs.Observe(b.name, http.StatusBadGateway, monotonic()-start, rec.bytes)
+			s.observe(b, token, clientGone(r, false, http.StatusBadGateway), monotonic()-start, rec.bytes)
 		}
 		rec.release()
 		return
@@ -360,7 +390,7 @@ func (s *Splitter) recovered(rec *recorder, r *http.Request, b *backend, start t
 		}
 	}
 	if s.obs != nil {
-		s.obs.Observe(b.name, status, monotonic()-start, bytes)
+		s.observe(b, token, clientGone(r, !abort && rec.started(), status), monotonic()-start, bytes)
 	}
 	rec.release()
 	if abort {

@@ -1,6 +1,20 @@
 // Package window decides when a rollout may start or advance: deployment
 // windows (allow and deny, with time zones), one-off freezes, and a
 // "stop the line" switch. A rollback is never subject to a window.
+//
+// Checker is what the engine asks. Calendar implements it: recurring allow
+// and deny windows (Rule: weekdays and times of day, or a cron schedule,
+// each in its own time zone), one-off freezes, the stop-the-line switch
+// and recorded overrides. Deny wins over allow; with no allow window,
+// every moment not denied is open. Parse and Load read a Calendar from
+// the small JSON format described at Parse, the one deploytool -windows
+// reads.
+//
+// Times of day are wall-clock times in their zone, so a window that ends
+// at 18:00 in Europe/Berlin ends at 18:00 local time on either side of a
+// daylight-saving change, and a window from 22:00 to 06:00 crosses
+// midnight. Decision.Next is the next moment the answer changes, found by
+// walking the windows' boundaries; the engine can sleep until then.
 package window
 
 import "time"
@@ -24,7 +38,10 @@ type Decision struct {
 // Override is an explicit, recorded permission to deploy while closed.
 type Override struct {
 	Who, Why string
-	At       time.Time
+	// At is when it was granted and takes effect.
+	At time.Time
+	// Until is when it lapses; Calendar requires it after At.
+	Until time.Time
 }
 
 // Checker answers whether a rollout may start or advance at t. It must be

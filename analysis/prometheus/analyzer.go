@@ -339,11 +339,10 @@ func extract(v model.Value) (value float64, series, noData string, err error) {
 	default:
 		return math.NaN(), "", "", fmt.Errorf("%w: result is a %s; the query must yield an instant vector or a scalar", ErrDecode, v.Type())
 	}
-	switch {
-	case math.IsNaN(value):
+	// NaN is 0/0: nothing to measure. An infinity is passed on, to be
+	// judged impossible (an Error) against the metric's unit.
+	if math.IsNaN(value) {
 		return value, series, "value is NaN (a ratio of zero to zero: no requests in the window?)", nil
-	case math.IsInf(value, 0):
-		return value, series, "value is " + Number.Format(value) + " (a division by zero?)", nil
 	}
 	return value, series, "", nil
 }

@@ -87,8 +87,12 @@ func TestAnalyzeOutcomes(t *testing.T) {
 		{name: "empty result is no data", canary: ok(emptyVector), verdict: analysis.NoData,
 			reason: "canary 5xx rate: no data: no series (query: " + canaryQuery + ")"},
 		{name: "NaN is no data", canary: ok(vectorOf("NaN")), verdict: analysis.NoData, contains: []string{"no data: value is NaN"}},
-		{name: "+Inf is no data", canary: ok(vectorOf("+Inf")), verdict: analysis.NoData, contains: []string{"no data: value is +Inf"}},
-		{name: "-Inf is no data", canary: ok(vectorOf("-Inf")), verdict: analysis.NoData, contains: []string{"no data: value is -Inf"}},
+		{name: "+Inf is impossible", canary: ok(vectorOf("+Inf")), verdict: analysis.Error, wantErr: ErrImpossible,
+			contains: []string{"canary 5xx rate: impossible value +Inf (ratio unit): a ratio lies in [0, 1]"}},
+		{name: "-Inf is impossible", canary: ok(vectorOf("-Inf")), verdict: analysis.Error, wantErr: ErrImpossible, contains: []string{"impossible value -Inf"}},
+		{name: "a negative error rate is impossible, never a pass", canary: ok(vectorOf("-0.5")), verdict: analysis.Error, wantErr: ErrImpossible,
+			reason: "canary 5xx rate: impossible value -0.5 (ratio unit): a ratio lies in [0, 1] (query: " + canaryQuery + ")"},
+		{name: "an error rate above 1 is impossible", canary: ok(vectorOf("1.5")), verdict: analysis.Error, wantErr: ErrImpossible, contains: []string{"impossible value 1.5"}},
 		{name: "several series is an error", canary: ok(twoSeries), verdict: analysis.Error, wantErr: ErrSeries,
 			contains: []string{`2 series: {code="500"}, {code="503"}`, canaryQuery}},
 		{name: "bad PromQL quotes Prometheus", canary: answer{400, badPromQL}, verdict: analysis.Error, wantAPIErr: true,
@@ -385,6 +389,12 @@ func TestAnalyzeCounts(t *testing.T) {
 			"canary 5xx rate: prometheus: execution (HTTP 422): boom (count query: sum(increase(", 0, 10},
 		{"canary count NaN", ok(vectorOf("0.5")), ok(vectorOf("NaN")), ok(vectorOf("0.001")), ok(vectorOf("10")), analysis.NoData,
 			"no data: count value is NaN", 0, 10},
+		{"negative canary count", ok(vectorOf("0.002")), ok(vectorOf("-3")), ok(vectorOf("0.001")), ok(vectorOf("900")), analysis.Error,
+			"canary 5xx rate: impossible value: count -3, a count is finite and at least 0 (count query: sum(increase(", 0, 900},
+		{"impossible baseline", ok(vectorOf("0.002")), ok(vectorOf("500")), ok(vectorOf("-0.5")), ok(vectorOf("900")), analysis.Error,
+			"cannot be compared: baseline impossible value -0.5 (ratio unit)", 500, 900},
+		{"negative baseline count", ok(vectorOf("0.002")), ok(vectorOf("500")), ok(vectorOf("0.001")), ok(vectorOf("-900")), analysis.Error,
+			"cannot be compared: baseline impossible value: count -900", 500, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -638,4 +648,31 @@ func TestThousands(t *testing.T) {
 	assert.Equal(t, int64(0), roundCount(-3))
 	assert.Equal(t, int64(math.MaxInt64), roundCount(1e30))
 	assert.Equal(t, int64(3), roundCount(2.5))
+}
+
+func TestAnalyzeImpossibleByUnit(t *testing.T) {
+	for _, tc := range []struct {
+		unit  Unit
+		value string
+		bad   bool
+	}{
+		{Seconds, "-0.001", true}, {Seconds, "0", false}, {Seconds, "1e9", false},
+		{Percent, "100.5", true}, {Percent, "-1", true}, {Percent, "99.5", false},
+		{Ratio, "1", false}, {Ratio, "1.0001", true},
+		{Number, "-1e+300", false}, {Number, "+Inf", true},
+	} {
+		t.Run(tc.unit.String()+" "+tc.value, func(t *testing.T) {
+			f := newFakeProm(t, byBackend(t, map[string]answer{"canary": ok(vectorOf(tc.value)), "stable": ok(vectorOf("0"))}))
+			a := newAnalyzer(t, f.URL, Metric{Name: "m", Query: `x{backend="{{backend}}"}`, Threshold: AtMost(1e12), Unit: tc.unit})
+			res, err := a.Analyze(context.Background(), window30s())
+			if tc.bad {
+				assert.ErrorIs(t, err, ErrImpossible)
+				assert.Equal(t, analysis.Error, res.Verdict, res.Reason)
+				assert.Contains(t, res.Reason, "canary m: impossible value "+tc.value)
+				return
+			}
+			assert.NoError(t, err)
+			assert.NotEqual(t, analysis.Error, res.Verdict, res.Reason)
+		})
+	}
 }

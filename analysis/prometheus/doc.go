@@ -61,7 +61,12 @@
 //     answer, a range vector or string result, a native histogram
 //     sample, and several series where one is expected (the error names
 //     them). The engine counts Errors toward the consecutive-error limit.
-//   - No series → NoData. A NaN or ±Inf value → NoData, saying which.
+//   - No series → NoData. A NaN value (0/0) → NoData, saying so.
+//   - A value the metric cannot take → Error wrapping ErrImpossible,
+//     naming the metric and the value, never a pass: ±Inf; for Unit
+//     Ratio a value outside [0, 1], for Percent outside [0, 100], for
+//     Seconds below 0; a count (Count) that is negative. The same for the
+//     baseline's value or count makes the comparison an Error.
 //   - With Count set: a count below MinCount → NoData.
 //   - Threshold: Pass when Min <= value <= Max (a missing bound does not
 //     apply), Fail otherwise. Both comparisons are inclusive.

@@ -12,6 +12,12 @@ import (
 // judge turns a metric's readings into its measurement. The error is not
 // nil exactly when the verdict is Error.
 func judge(m compiled, r runs) (analysis.Measurement, error) {
+	meas, err := judgeValues(m, r)
+	meas.Ratio = analysis.RatioOf(meas.Canary, meas.Baseline)
+	return meas, err
+}
+
+func judgeValues(m compiled, r runs) (analysis.Measurement, error) {
 	meas := analysis.Measurement{
 		Name:     m.Name,
 		Canary:   math.NaN(),
@@ -76,6 +82,21 @@ func judge(m compiled, r runs) (analysis.Measurement, error) {
 		meas.Reason = subject + ": no data: " + r.canary.noData + suffix
 		return meas, nil
 	}
+	// An impossible value is a broken query or exporter, never a pass.
+	for _, c := range []struct {
+		r     *reading
+		err   func(float64) error
+		label string
+	}{{r.canary, u.check, ""}, {r.canaryN, checkCount, "count "}} {
+		if c.r == nil {
+			continue
+		}
+		if err := c.err(c.r.value); err != nil {
+			meas.Verdict = analysis.Error
+			meas.Reason = subject + ": " + err.Error() + " (" + c.label + "query: " + c.r.query + ")" + warned(r)
+			return meas, err
+		}
+	}
 	meas.Canary = r.canary.value
 	subject += " " + u.Format(meas.Canary)
 	if r.canaryN != nil {
@@ -102,6 +123,12 @@ func judge(m compiled, r runs) (analysis.Measurement, error) {
 			clauses = append(clauses, clause{v: analysis.Error, text: "cannot be compared: baseline: " + r.baseline.err.Error() + " (baseline query: " + r.baseline.query + ")", err: fmt.Errorf("baseline: %w", r.baseline.err)})
 		case r.baselineN != nil && r.baselineN.err != nil:
 			clauses = append(clauses, clause{v: analysis.Error, text: "cannot be compared: baseline count: " + r.baselineN.err.Error() + " (baseline count query: " + r.baselineN.query + ")", err: fmt.Errorf("baseline count: %w", r.baselineN.err)})
+		case u.check(r.baseline.value) != nil && r.baseline.noData == "":
+			err := u.check(r.baseline.value)
+			clauses = append(clauses, clause{v: analysis.Error, text: "cannot be compared: baseline " + err.Error() + " (baseline query: " + r.baseline.query + ")", err: fmt.Errorf("baseline: %w", err)})
+		case r.baselineN != nil && r.baselineN.noData == "" && checkCount(r.baselineN.value) != nil:
+			err := checkCount(r.baselineN.value)
+			clauses = append(clauses, clause{v: analysis.Error, text: "cannot be compared: baseline " + err.Error() + " (baseline count query: " + r.baselineN.query + ")", err: fmt.Errorf("baseline: %w", err)})
 		case r.baseline.noData != "":
 			clauses = append(clauses, clause{v: analysis.NoData, text: "cannot be compared: baseline has no data: " + r.baseline.noData + " (baseline query: " + r.baseline.query + ")"})
 		case r.baselineN != nil && r.baselineN.noData != "":

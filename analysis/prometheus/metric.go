@@ -1,6 +1,7 @@
 package prometheus
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -180,6 +181,39 @@ func (u *Unit) UnmarshalText(b []byte) error {
 		}
 	}
 	return fmt.Errorf("prometheus: unknown unit %q (want number, ratio, percent or seconds)", b)
+}
+
+// ErrImpossible is wrapped by the error of a metric whose query answered a
+// value the metric cannot take: outside its unit's domain, infinite, or a
+// negative count.
+var ErrImpossible = errors.New("impossible value")
+
+// check returns an error wrapping ErrImpossible when v lies outside the
+// unit's domain: an infinity for any unit, a Ratio outside [0, 1], a
+// Percent outside [0, 100], negative Seconds.
+func (u Unit) check(v float64) error {
+	lo, hi, text := math.Inf(-1), math.Inf(1), "a number is finite"
+	switch u {
+	case Ratio:
+		lo, hi, text = 0, 1, "a ratio lies in [0, 1]"
+	case Percent:
+		lo, hi, text = 0, 100, "a percentage lies in [0, 100]"
+	case Seconds:
+		lo, text = 0, "a duration is finite and at least 0"
+	}
+	if math.IsInf(v, 0) || v < lo || v > hi {
+		return fmt.Errorf("%w %s (%s unit): %s", ErrImpossible, strconv.FormatFloat(v, 'g', -1, 64), u, text)
+	}
+	return nil
+}
+
+// checkCount returns an error wrapping ErrImpossible for a count that is
+// negative or infinite. Counts may be fractional: increase() extrapolates.
+func checkCount(v float64) error {
+	if math.IsInf(v, 0) || v < 0 {
+		return fmt.Errorf("%w: count %s, a count is finite and at least 0", ErrImpossible, strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	return nil
 }
 
 // Format writes v in unit u.

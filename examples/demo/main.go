@@ -30,9 +30,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ramp-go/ramp"
@@ -42,11 +42,36 @@ import (
 	"github.com/ramp-go/ramp/traffic"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+func main() { os.Exit(runMain(os.Args[1:])) }
+
+// runMain is main without the exit: the first SIGINT or SIGTERM rolls the
+// release in flight back and ends the demo with the summary (status 130), a
+// second one ends it at once.
+func runMain(args []string) int {
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		interrupt() // roll the release in flight back, then the summary
+		<-sigs      // a second Ctrl-C does not wait for that
+		if u := activeUI.Load(); u != nil {
+			u.close()
+		}
+		os.Exit(exitInterrupted)
+	}()
+	return run(ctx, args, os.Stdout, os.Stderr)
 }
+
+// exitInterrupted is the conventional exit status of a program stopped by
+// SIGINT: 128 + 2.
+const exitInterrupted = 130
+
+// activeUI is the live view to restore when a second Ctrl-C ends the demo
+// at once.
+var activeUI atomic.Pointer[ui]
 
 // options are the demo's flags.
 type options struct {
@@ -240,74 +265,106 @@ type release struct {
 	errors         [2]int64
 	faultAt        time.Time
 	zeroAt         time.Time // when the canary got its last share of traffic taken away
+	live           string    // the version with all traffic afterwards
+	interrupted    bool      // the user's interrupt rolled it back
 }
 
+// run plays the demo and returns the exit status. Cancelling ctx is the
+// user's interrupt: the release in flight is rolled back, a line says so,
+// the summary follows and run returns 130.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return 2
 	}
-	if err := demo(ctx, o, stdout); err != nil {
+	interrupted, err := demo(ctx, o, stdout)
+	switch {
+	case err != nil:
 		fmt.Fprintln(stderr, "demo:", err)
 		return 1
+	case interrupted:
+		return exitInterrupted
 	}
 	return 0
 }
 
-func demo(ctx context.Context, o options, stdout io.Writer) error {
+// demo plays the releases until they are done or ctx is cancelled (an
+// interrupt). The servers, the load and the rollouts run on a context of
+// their own, so that an interrupt can still roll back the release in flight.
+func demo(ctx context.Context, o options, stdout io.Writer) (interrupted bool, err error) {
+	runCtx := context.WithoutCancel(ctx)
 	versions := []string{"v1", "v2", "v3"}
 	services := map[string]*service{}
 	backends := map[string]http.Handler{}
 	for _, v := range versions {
 		s, err := startService(v, o.faultErrors, o.faultLatency)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer s.srv.Close()
 		services[v] = s
 		proxy, err := traffic.NewBackend(s.url, traffic.BackendOptions{})
 		if err != nil {
-			return err
+			return false, err
 		}
 		backends[v] = proxy
 	}
 	recorder, err := analysis.NewRecorder(analysis.RecorderOptions{SliceDuration: time.Second, Slices: 13}, versions...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	splitter, err := traffic.NewSplitter(backends, traffic.Options{
 		Route:    traffic.Route{Weights: []traffic.Weight{{Backend: "v1", Percent: 100}}},
 		Observer: recorder,
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return false, err
 	}
 	front := &http.Server{Handler: splitter, ReadHeaderTimeout: 5 * time.Second}
 	go front.Serve(l)
 	defer front.Close()
 
-	load := startLoad(ctx, "http://"+l.Addr().String()+"/", o.rps)
+	load := startLoad(runCtx, "http://"+l.Addr().String()+"/", o.rps)
 	defer load.Stop()
 
 	ui := newUI(stdout, o.plain, recorder)
-	fmt.Fprintf(stdout, "ramp demo: 3 versions on loopback, %d req/s through a traffic.Splitter at http://%s\n", o.rps, l.Addr())
+	activeUI.Store(ui)
+	defer ui.close() // restores the terminal on every way out, a panic too
+	ui.println("ramp demo: 3 versions on loopback, %d req/s through a traffic.Splitter at http://%s", o.rps, l.Addr())
 
 	var releases []*release
+	live := "v1"
 	for i, pair := range [][2]string{{"v1", "v2"}, {"v2", "v3"}} {
+		if ctx.Err() != nil {
+			break
+		}
 		faulty := i == 1
 		rel, err := playRelease(ctx, o, pair[0], pair[1], splitter, recorder, services[pair[1]], faulty, ui)
 		if err != nil {
-			return err
+			return false, err
 		}
 		releases = append(releases, rel)
+		live = rel.live
 	}
-	ui.close()
-	printSummary(stdout, releases, load)
-	return nil
+	ui.finish()
+	if ctx.Err() != nil {
+		ui.println("%s", interruptLine(releases, live))
+	}
+	printSummary(ui, releases, load)
+	return ctx.Err() != nil, nil
+}
+
+// interruptLine says what the interrupt did: which release it rolled back,
+// and which version serves all traffic now.
+func interruptLine(rels []*release, live string) string {
+	if n := len(rels); n > 0 && rels[n-1].interrupted && rels[n-1].outcome == ramp.RolledBack {
+		return fmt.Sprintf("interrupted: %s rolled back, %s serves all traffic", rels[n-1].canary, live)
+	}
+	return fmt.Sprintf("interrupted: no release in flight, %s serves all traffic", live)
 }
 
 func playRelease(ctx context.Context, o options, stable, canary string, splitter *traffic.Splitter,
@@ -323,17 +380,19 @@ func playRelease(ctx context.Context, o options, stable, canary string, splitter
 	// Measure every third of a step; pass on two good measurements.
 	interval := max(o.hold/3, 50*time.Millisecond)
 	steps := make([]strategy.Step, len(o.steps))
+	percents := make([]float64, len(o.steps))
 	for i, s := range o.steps {
 		s.Analysis = &strategy.Analysis{Policy: analysis.Policy{Interval: interval, Count: 2}}
-		steps[i] = s
+		steps[i], percents[i] = s, s.Percent
 	}
 	guard, err := newGuard(recorder, o)
 	if err != nil {
 		return nil, err
 	}
 	startTotals := [2]analysis.Window{recorder.Total(stable), recorder.Total(canary)}
-	ui.startRelease(stable, canary, len(steps))
-	r, err := ramp.New(ctx, ramp.Config{
+	ui.startRelease(stable, canary, percents)
+	runCtx := context.WithoutCancel(ctx)
+	r, err := ramp.New(runCtx, ramp.Config{
 		Stable: stable, Canary: canary,
 		Strategy:         strategy.Canary{Steps: steps},
 		Router:           splitter,
@@ -352,12 +411,15 @@ func playRelease(ctx context.Context, o options, stable, canary string, splitter
 		rel.faultAt = at
 	}
 	ui.track(r)
-	if err := r.Run(ctx); err != nil {
+	stopAbort := abortOnInterrupt(ctx, r, ui, &rel.interrupted)
+	err = r.Run(runCtx)
+	stopAbort()
+	if err != nil {
 		return nil, err
 	}
 	st := r.Status()
 	rel.duration = time.Since(start)
-	rel.outcome, rel.reason = st.Phase, st.Reason
+	rel.outcome, rel.reason, rel.live = st.Phase, st.Reason, st.Live
 	if st.Phase == ramp.RolledBack {
 		rel.zeroAt = st.FinishedAt
 	}
@@ -368,226 +430,66 @@ func playRelease(ctx context.Context, o options, stable, canary string, splitter
 		rel.errors[i] = tot.Errors - startTotals[i].Errors
 	}
 	// Let the next release start from a settled state.
-	time.Sleep(min(o.hold/3, time.Second))
+	select {
+	case <-time.After(min(o.hold/3, time.Second)):
+	case <-ctx.Done():
+	}
 	return rel, nil
 }
 
-func printSummary(w io.Writer, rels []*release, load *loadGenerator) {
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Summary")
-	fmt.Fprintf(w, "%-9s  %-12s  %8s  %21s  %15s  %14s\n", "release", "outcome", "duration", "requests stable/new", "5xx stable/new", "fault→rollback")
+// abortGrace bounds how long an interrupt waits for the rollback.
+const abortGrace = 10 * time.Second
+
+// abortOnInterrupt rolls r back when ctx is cancelled (the user pressed
+// Ctrl-C) and records that in *interrupted. The returned function stops
+// watching and waits for an abort under way.
+func abortOnInterrupt(ctx context.Context, r *ramp.Rollout, ui *ui, interrupted *bool) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer ui.r.RestoreOnPanic()
+		select {
+		case <-ctx.Done():
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
+			defer cancel()
+			// ErrPhase: the release ended on its own a moment before.
+			if err := r.Abort(actx, "interrupted by the user"); err == nil {
+				*interrupted = true
+			}
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// printSummary prints the table of releases. It fits in 80 columns; on a
+// narrower terminal the view wraps its lines.
+func printSummary(u *ui, rels []*release, load *loadGenerator) {
+	u.println("")
+	u.println("Summary")
+	const row = "%-9s  %-11s  %8s  %17s  %11s  %14s"
+	u.println(row, "release", "outcome", "duration", "requests old/new", "5xx old/new", "fault→rollback")
 	for _, r := range rels {
 		ttr := "-"
-		if !r.faultAt.IsZero() && !r.zeroAt.IsZero() {
+		if !r.faultAt.IsZero() && r.zeroAt.After(r.faultAt) && !r.interrupted {
 			ttr = r.zeroAt.Sub(r.faultAt).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(w, "%-9s  %-12s  %8s  %21s  %15s  %14s\n",
-			r.stable+" → "+r.canary, r.outcome, r.duration.Round(100*time.Millisecond),
+		u.println(row, r.stable+" → "+r.canary, r.outcome, r.duration.Round(100*time.Millisecond),
 			fmt.Sprintf("%d / %d", r.requests[0], r.requests[1]),
 			fmt.Sprintf("%d / %d", r.errors[0], r.errors[1]), ttr)
 	}
 	for _, r := range rels {
 		if r.outcome == ramp.RolledBack {
-			fmt.Fprintf(w, "\n%s → %s rolled back: %s\n", r.stable, r.canary, r.reason)
+			u.println("")
+			u.println("%s → %s rolled back: %s", r.stable, r.canary, r.reason)
 		}
 	}
-	fmt.Fprintf(w, "\nload generator: %d requests sent, %d transport errors\n", load.sent.Load(), load.failed.Load())
-}
-
-// ui shows progress: a redrawn panel on a terminal, plain lines otherwise.
-type ui struct {
-	w        io.Writer
-	live     bool
-	recorder *analysis.Recorder
-
-	mu       sync.Mutex
-	stable   string
-	canary   string
-	steps    int
-	rollout  *ramp.Rollout
-	verdicts []string
-	drawn    int // lines of the live panel on screen
-	last     map[string]analysis.Window
-	lastAt   time.Time
-	rates    map[string]float64
-	stop     chan struct{}
-	done     chan struct{}
-}
-
-func newUI(w io.Writer, plain bool, rec *analysis.Recorder) *ui {
-	u := &ui{w: w, recorder: rec, last: map[string]analysis.Window{}, rates: map[string]float64{},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	if f, ok := w.(*os.File); ok && !plain {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
-			u.live = true
-		}
-	}
-	go u.loop()
-	return u
-}
-
-func (u *ui) loop() {
-	defer close(u.done)
-	period := time.Second
-	if u.live {
-		period = 250 * time.Millisecond
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-u.stop:
-			return
-		case <-t.C:
-			u.mu.Lock()
-			u.sample()
-			if u.live {
-				u.redrawLocked()
-			} else if u.rollout != nil {
-				fmt.Fprintln(u.w, u.statsLine())
-			}
-			u.mu.Unlock()
-		}
-	}
-}
-
-func (u *ui) close() {
-	close(u.stop)
-	<-u.done
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.live {
-		u.redrawLocked()
-	}
-}
-
-func (u *ui) startRelease(stable, canary string, steps int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.stable, u.canary, u.steps = stable, canary, steps
-	u.verdicts = nil
-	u.printLocked(fmt.Sprintf("── release %s → %s ──", stable, canary))
-}
-
-func (u *ui) track(r *ramp.Rollout) {
-	u.mu.Lock()
-	u.rollout = r
-	u.mu.Unlock()
-}
-
-func (u *ui) untrack() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.live {
-		u.redrawLocked()
-		u.drawn = 0 // keep the final panel on screen
-	}
-	u.rollout = nil
-}
-
-// event is the rollout's OnEvent callback.
-func (u *ui) event(e ramp.Event) {
-	var line string
-	switch e.Kind {
-	case ramp.EventStepStarted:
-		line = fmt.Sprintf("step %d: %s gets %.2f%% of traffic", e.Step, u.canaryName(), e.Percent)
-	case ramp.EventAnalysis:
-		line = fmt.Sprintf("step %d analysis %s: %s", e.Step, e.Result.Verdict, e.Result.Reason)
-	case ramp.EventRollingBack:
-		line = "ROLLING BACK: " + e.Reason
-	case ramp.EventRolledBack:
-		line = fmt.Sprintf("rolled back: all traffic on %s", u.stableName())
-	case ramp.EventSucceeded:
-		line = fmt.Sprintf("succeeded: %s takes all traffic", u.canaryName())
-	case ramp.EventRouterError, ramp.EventTriggerError:
-		line = e.Kind.String() + ": " + e.Reason
-	default:
-		return
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	stamp := e.Time.Format("15:04:05.000")
-	u.verdicts = append(u.verdicts, stamp+"  "+line)
-	if len(u.verdicts) > 6 {
-		u.verdicts = u.verdicts[len(u.verdicts)-6:]
-	}
-	if !u.live {
-		fmt.Fprintln(u.w, stamp, line)
-	}
-}
-
-func (u *ui) canaryName() string { u.mu.Lock(); defer u.mu.Unlock(); return u.canary }
-func (u *ui) stableName() string { u.mu.Lock(); defer u.mu.Unlock(); return u.stable }
-
-func (u *ui) printLocked(s string) {
-	if u.live {
-		u.clearLocked()
-	}
-	fmt.Fprintln(u.w, s)
-}
-
-// sample turns the recorder's totals into request rates.
-func (u *ui) sample() {
-	now := time.Now()
-	for _, v := range u.recorder.Backends() {
-		tot := u.recorder.Total(v)
-		if prev, ok := u.last[v]; ok && !u.lastAt.IsZero() {
-			u.rates[v] = float64(tot.Requests-prev.Requests) / now.Sub(u.lastAt).Seconds()
-		}
-		u.last[v] = tot
-	}
-	u.lastAt = now
-}
-
-func (u *ui) versionStats(v string) (rate, errRate float64, p99 time.Duration) {
-	now := time.Now()
-	w := u.recorder.Window(v, now.Add(-3*time.Second), now)
-	if w.Latency != nil {
-		p99 = w.Latency.Quantile(0.99)
-	}
-	return u.rates[v], w.ErrorRate(), p99
-}
-
-func (u *ui) statsLine() string {
-	st := u.rollout.Status()
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s step %d/%d %s %.2f%%", st.Phase, st.Step+1, u.steps, u.canary, st.Percent)
-	for _, v := range []string{u.stable, u.canary} {
-		rate, er, p99 := u.versionStats(v)
-		fmt.Fprintf(&b, " | %s %.0f req/s 5xx %.2f%% p99 %s", v, rate, 100*er, p99.Round(100*time.Microsecond))
-	}
-	return b.String()
-}
-
-func (u *ui) clearLocked() {
-	if u.drawn > 0 {
-		fmt.Fprintf(u.w, "\x1b[%dA\x1b[J", u.drawn)
-		u.drawn = 0
-	}
-}
-
-func (u *ui) redrawLocked() {
-	if u.rollout == nil {
-		return
-	}
-	u.clearLocked()
-	st := u.rollout.Status()
-	const width = 40
-	filled := int(math.Round(st.Percent / 100 * width))
-	lines := []string{
-		fmt.Sprintf("  phase %-12s step %d/%d", st.Phase, st.Step+1, u.steps),
-		fmt.Sprintf("  %s [%s%s] %6.2f%%", u.canary, strings.Repeat("█", filled), strings.Repeat("░", width-filled), st.Percent),
-		fmt.Sprintf("  %-8s %9s %8s %10s", "version", "req/s", "5xx", "p99"),
-	}
-	for _, v := range []string{u.stable, u.canary} {
-		rate, er, p99 := u.versionStats(v)
-		lines = append(lines, fmt.Sprintf("  %-8s %9.0f %7.2f%% %10s", v, rate, 100*er, p99.Round(100*time.Microsecond)))
-	}
-	lines = append(lines, u.verdicts...)
-	for _, l := range lines {
-		fmt.Fprintln(u.w, l)
-	}
-	u.drawn = len(lines)
+	u.println("")
+	u.println("load generator: %d requests sent, %d transport errors", load.sent.Load(), load.failed.Load())
 }
 
 // newGuard watches the new version's live outcomes and fires the moment a

@@ -5,11 +5,14 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ramp-go/ramp"
 )
 
 // The demo plays both releases for real on loopback: the healthy one ends
@@ -25,7 +28,8 @@ func TestDemoPlaysBothReleases(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`v1 → v2\s+succeeded`), s)
 	assert.Regexp(t, regexp.MustCompile(`v2 → v3\s+rolled_back`), s)
 	assert.Contains(t, s, "v2 → v3 rolled back: guard: canary")
-	assert.Contains(t, s, "step 2: v2 gets 100.00% of traffic")
+	assert.Contains(t, s, "step 3 of 3: v2 gets 100.00% of traffic")
+	assert.NotContains(t, s, "\x1b", "no escape sequences when the output is not a terminal")
 	// The time from fault to rollback is reported, not "-".
 	line := s[strings.Index(s, "v2 → v3    rolled_back"):]
 	line = line[:strings.Index(line, "\n")]
@@ -47,4 +51,73 @@ func TestDemoBadFlags(t *testing.T) {
 		assert.Equal(t, 2, run(context.Background(), tc.args, &out, &errs), tc.args)
 		assert.Contains(t, errs.String(), tc.want)
 	}
+}
+
+// An interrupt (ctx cancelled, as on Ctrl-C) in the middle of a release
+// rolls it back, says so, prints the summary and exits 130; here on plain
+// output, the terminal case is in tmux_test.go.
+func TestDemoInterruptRollsBackPlain(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	var errs bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"-speed", "4", "-plain", "-rps", "300", "-fault-errors", "0", "-fault-latency", "0"}, &out, &errs)
+	}()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(out.String(), "step 1 of 3: v3 gets 10.00% of traffic") {
+		select {
+		case code := <-done:
+			t.Fatalf("the demo ended (%d) before the second release:\n%s", code, out.String())
+		case <-deadline:
+			t.Fatalf("the second release never started:\n%s", out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the demo did not end after the interrupt:\n%s", out.String())
+	}
+	s := out.String()
+	assert.Equal(t, 130, code, "stderr: %s\nstdout: %s", errs.String(), s)
+	assert.Empty(t, errs.String())
+	assert.Contains(t, s, "\ninterrupted: v3 rolled back, v2 serves all traffic\n")
+	assert.Regexp(t, regexp.MustCompile(`v2 → v3\s+rolled_back`), s)
+	assert.Contains(t, s, "v2 → v3 rolled back: interrupted by the user")
+	assert.Less(t, strings.Index(s, "interrupted:"), strings.Index(s, "Summary"))
+	assert.NotContains(t, s, "\x1b", "no escape sequences in plain output")
+}
+
+// An interrupt between releases (or before the first) rolls nothing back.
+func TestInterruptLine(t *testing.T) {
+	assert.Equal(t, "interrupted: no release in flight, v1 serves all traffic", interruptLine(nil, "v1"))
+	done := &release{stable: "v1", canary: "v2", outcome: ramp.Succeeded}
+	assert.Equal(t, "interrupted: no release in flight, v2 serves all traffic", interruptLine([]*release{done}, "v2"))
+	rolled := &release{stable: "v2", canary: "v3", outcome: ramp.RolledBack, interrupted: true}
+	assert.Equal(t, "interrupted: v3 rolled back, v2 serves all traffic", interruptLine([]*release{done, rolled}, "v2"))
+	guard := &release{stable: "v2", canary: "v3", outcome: ramp.RolledBack}
+	assert.Equal(t, "interrupted: no release in flight, v2 serves all traffic", interruptLine([]*release{done, guard}, "v2"),
+		"the guard, not the interrupt, rolled it back")
+}
+
+// syncBuffer is a bytes.Buffer safe to write and read at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -121,7 +121,7 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 	var once sync.Once
 	stamp := func(t time.Time) string { return fmt.Sprintf("[%6.1fs]", t.Sub(start).Seconds()) }
 	onEvent := func(e ramp.Event) {
-		step := fmt.Sprintf("step %d/%d", e.Step+1, len(canary.Steps))
+		step := strategy.StepText(e.Step, len(canary.Steps))
 		switch e.Kind {
 		case ramp.EventStepStarted:
 			w, _ := haproxy.Weights([]float64{e.Percent, 100 - e.Percent})

@@ -250,7 +250,7 @@ func TestNoDataRollsBackAtDeadline(t *testing.T) {
 	assert.Equal(t, exitRolledBack, r.code)
 	assert.Contains(t, r.stdout, "analysis no_data")
 	assert.Contains(t, r.stdout, "progress deadline 500ms exceeded")
-	assert.NotContains(t, r.stdout, "step 2/3")
+	assert.NotContains(t, r.stdout, "step 2 of 3")
 	assert.Positive(t, queries.Load())
 	assert.Equal(t, map[string]int{"stable": 256, "canary": 0}, s.weights(t))
 }

@@ -25,6 +25,9 @@
 // panel really took, so a terminal that reflowed it after a resize does not
 // leave copies behind.
 //
+// On Windows the Renderer turns on the console's escape-sequence processing
+// for the live view and puts the console mode back on Close.
+//
 // When the output is not a terminal, when Options.Plain is set, or when
 // TERM=dumb, the Renderer prints plain lines instead: every Println line in
 // full and a one-line status (StatusLine) at most once a second. NO_COLOR

@@ -64,6 +64,7 @@ type Renderer struct {
 	err        error // the first write error
 
 	stopResize func()
+	restoreVT  func()
 }
 
 // New returns a Renderer writing to w. It decides once whether w gets the
@@ -73,7 +74,7 @@ func New(w io.Writer, o Options) *Renderer {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	r := &Renderer{w: w, fd: -1, plainEvery: o.PlainInterval, stopResize: func() {}}
+	r := &Renderer{w: w, fd: -1, plainEvery: o.PlainInterval, stopResize: func() {}, restoreVT: func() {}}
 	if r.plainEvery == 0 {
 		r.plainEvery = time.Second
 	}
@@ -84,6 +85,13 @@ func New(w io.Writer, o Options) *Renderer {
 		r.fixedW, r.fixedH = o.Width, o.Height
 	}
 	r.live = !o.Plain && getenv("TERM") != "dumb" && (r.fd >= 0 || r.fixedW > 0)
+	if r.live && r.fd >= 0 {
+		restore, ok := enableVT(r.fd)
+		if ok {
+			r.restoreVT = restore
+		}
+		r.live = ok
+	}
 	r.color = r.live && getenv("NO_COLOR") == ""
 	if r.live && r.fixedW == 0 {
 		r.stopResize = onResize(r.resized)
@@ -143,20 +151,31 @@ func (r *Renderer) Println(line string) error {
 		r.write(line + "\n")
 		return r.err
 	}
-	width, _ := r.Size()
-	var b strings.Builder
-	r.clearLocked(&b, width)
+	width, height := r.Size()
+	var printed []string
 	for _, l := range strings.Split(line, "\n") {
-		for _, w := range Wrap(l, width, "  ", 0) {
-			b.WriteString(w)
-			b.WriteString("\r\n")
-		}
+		printed = append(printed, Wrap(l, width, "  ", 0)...)
 	}
-	r.write(b.String())
+	r.frameLocked(width, height, printed)
+	return r.err
+}
+
+// Finish leaves the panel on screen as last drawn and lets it be: later
+// Println lines go below it, and the next Draw starts a new panel below
+// them. Use it when the release shown has ended and something follows (a
+// summary, the next release in its own panel). In plain mode it does
+// nothing.
+func (r *Renderer) Finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || !r.live {
+		return
+	}
 	if r.hasView {
 		r.redrawLocked()
 	}
-	return r.err
+	r.hasView, r.view = false, View{}
+	r.drawn = r.drawn[:0]
 }
 
 // Close stops following resizes and, in the live view, draws the last
@@ -176,11 +195,29 @@ func (r *Renderer) Close() error {
 		}
 		r.write(restore)
 		r.hidden = false
+		r.restoreVT()
 	}
 	err := r.err
 	r.mu.Unlock()
 	r.stopResize()
 	return err
+}
+
+// RestoreOnPanic restores the terminal if the goroutine is panicking, then
+// lets the panic go on. Defer it first thing in every goroutine that may
+// panic while the view is up: a panic ends the program without running the
+// deferred calls of other goroutines, so the Close deferred in main would
+// not run.
+//
+//	go func() {
+//		defer r.RestoreOnPanic()
+//		…
+//	}()
+func (r *Renderer) RestoreOnPanic() {
+	if p := recover(); p != nil {
+		_ = r.Close()
+		panic(p)
+	}
 }
 
 const (
@@ -198,46 +235,60 @@ func (r *Renderer) resized() {
 	}
 }
 
-// redrawLocked replaces the panel on screen with the current view, in one
-// write so the terminal never shows half a frame.
+// redrawLocked replaces the panel on screen with the current view.
 func (r *Renderer) redrawLocked() {
 	width, height := r.Size()
+	r.frameLocked(width, height, nil)
+}
+
+// frameLocked goes back to the first row of the panel on screen, writes the
+// printed lines over it, then the current view's panel, and erases what is
+// left of the old panel below — in one write, so the terminal never shows
+// half a frame. Each row is erased just before it is written: erasing the
+// whole old panel first would, when it starts at the top of the screen,
+// erase the entire screen, which tmux (scroll-on-clear) and some other
+// terminals copy into the scrollback.
+func (r *Renderer) frameLocked(width, height int, printed []string) {
 	var b strings.Builder
 	if !r.hidden {
 		b.WriteString(hideCursor)
 		r.hidden = true
 	}
-	r.clearLocked(&b, width)
-	// One row stays free for the cursor, so the panel never scrolls its own
-	// first row off the screen (the cursor could not go back up to it).
-	rows := r.view.layout(width, max(height-1, 1))
-	r.drawn = r.drawn[:0]
-	for _, row := range rows {
-		r.writeRow(&b, row)
-		b.WriteString("\r\n")
-		r.drawn = append(r.drawn, row.width())
-	}
-	r.drawnWidth = width
-	r.write(b.String())
-}
-
-// clearLocked moves the cursor to the first row of the panel on screen and
-// erases from there to the end of the screen. It counts screen rows, not
-// panel rows: when the terminal got narrower since the panel was drawn, a
-// terminal that reflows its lines (tmux, VTE, iTerm2) now shows a wide row
-// on several screen rows.
-func (r *Renderer) clearLocked(b *strings.Builder, width int) {
 	up := 0
 	for _, w := range r.drawn {
 		up += screenRows(w, r.drawnWidth, width)
 	}
 	b.WriteString("\r")
 	if up > 0 {
-		fmt.Fprintf(b, "\x1b[%dA", up)
+		fmt.Fprintf(&b, "\x1b[%dA", up)
 	}
-	b.WriteString("\x1b[J")
+	for _, l := range printed {
+		b.WriteString(eraseLine + l + "\r\n")
+	}
 	r.drawn = r.drawn[:0]
+	if r.hasView {
+		// One row stays free for the cursor, so the panel never scrolls its
+		// own first row off the screen (the cursor could not go back up).
+		for _, row := range r.view.layout(width, max(height-1, 1)) {
+			b.WriteString(eraseLine)
+			r.writeRow(&b, row)
+			b.WriteString("\r\n")
+			r.drawn = append(r.drawn, row.width())
+		}
+	}
+	r.drawnWidth = width
+	b.WriteString(eraseBelow)
+	r.write(b.String())
 }
+
+const (
+	eraseLine  = "\x1b[K" // at the start of a row: the whole row
+	eraseBelow = "\x1b[J"
+)
+
+// A redraw goes up by screen rows, not panel rows: when the terminal got
+// narrower since the panel was drawn, a terminal that reflows its lines
+// (tmux, VTE, iTerm2) now shows a wide row on several screen rows.
 
 // screenRows is how many rows a row w columns wide, drawn when the terminal
 // was then columns wide, takes now that it is now columns wide.

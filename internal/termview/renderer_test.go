@@ -122,13 +122,13 @@ func TestRedrawAfterShrinkGoesUpByScreenRows(t *testing.T) {
 	r.fixedW = 60
 	out.Reset()
 	require.NoError(t, r.Draw(sampleView(5)))
-	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[J", want)), "%q", out.String()[:20])
+	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[K", want)), "%q", out.String()[:20])
 
 	// Wider again: nothing reflows, the panel takes one row per row.
 	r.fixedW = 120
 	out.Reset()
 	require.NoError(t, r.Draw(sampleView(5)))
-	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[J", len(r.view.layout(60, 29)))), "%q", out.String()[:20])
+	assert.True(t, strings.HasPrefix(out.String(), fmt.Sprintf("\r\x1b[%dA\x1b[K", len(r.view.layout(60, 29)))), "%q", out.String()[:20])
 }
 
 func TestScreenRows(t *testing.T) {
@@ -221,3 +221,22 @@ func (w *failWriter) Write([]byte) (int, error) { w.calls++; return 0, errDiskFu
 // marker is the start of the panel's first row, short enough to survive the
 // narrowest terminal in the tests.
 var marker = strings.TrimSpace(PanelMarker)
+
+// Finish leaves the panel where it is: what is printed next goes below it,
+// and a later Draw starts a second panel below that.
+func TestFinishLeavesThePanelAbove(t *testing.T) {
+	scr := newScreen(t, 60, 40)
+	r := New(scr, Options{Width: 60, Height: 40, Getenv: env()})
+	require.NoError(t, r.Draw(sampleView(2)))
+	r.Finish()
+	require.NoError(t, r.Println("Summary"))
+	require.NoError(t, r.Draw(sampleView(3)))
+	require.NoError(t, r.Close())
+	text := scr.String()
+	first := strings.Index(text, marker)
+	summary := strings.Index(text, "Summary")
+	second := strings.LastIndex(text, marker)
+	assert.True(t, first < summary && summary < second, "%s", text)
+	assert.Equal(t, 2, scr.count(marker, true))
+	assert.False(t, scr.cursorHidden)
+}

@@ -12,7 +12,9 @@ import (
 // erase to the end of the screen or line, cursor visibility, SGR) and
 // behaves like xterm and tmux at the right margin: a rune that does not fit
 // on the row wraps to the next one, scrolling at the bottom. Rows scrolled
-// off the top go to history. Unknown escape sequences fail the test.
+// off the top go to history, and so does the whole screen when it is
+// erased from its top-left corner (as tmux does). Unknown escape sequences
+// fail the test.
 type screen struct {
 	t             *testing.T
 	width, height int
@@ -84,6 +86,13 @@ func (s *screen) escape(p []byte) (used int, ok bool) {
 		s.row = max(s.row-k, 0)
 		s.pendingWrap = false
 	case final == 'J' && (params == "" || params == "0"):
+		if s.row == 0 && s.col == 0 {
+			// Like tmux (scroll-on-clear, on by default): erasing the whole
+			// screen keeps what was on it in the history.
+			for r := range s.height {
+				s.history = append(s.history, s.line(r))
+			}
+		}
 		s.eraseLine(s.row, s.col)
 		for r := s.row + 1; r < s.height; r++ {
 			s.eraseLine(r, 0)

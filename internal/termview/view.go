@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/ramp-go/ramp/strategy"
 )
 
 // View is what the live view shows of one release: a plain value the caller
@@ -202,12 +204,10 @@ func (v View) stepText() string {
 	switch {
 	case len(v.Steps) == 0 && v.Step < 0:
 		return ""
-	case len(v.Steps) == 0:
-		return fmt.Sprintf("step %d", v.Step+1)
-	case v.Step < 0:
+	case v.Step < 0 && len(v.Steps) > 0:
 		return fmt.Sprintf("%d steps", len(v.Steps))
 	}
-	return fmt.Sprintf("step %d of %d", v.Step+1, len(v.Steps))
+	return strategy.StepText(v.Step, len(v.Steps))
 }
 
 func (v View) bar(width int) row {
@@ -224,8 +224,9 @@ func (v View) bar(width int) row {
 	return row{{label, bold}, {filled + partial, phaseStyle(v.Phase)}, {empty, dim}, {share, plain}}
 }
 
-// maxBar is the widest the bar gets: wider says nothing more.
-const maxBar = 60
+// maxBar is the widest the bar gets: one cell per percent; wider says
+// nothing more.
+const maxBar = 100
 
 // eighths are the block elements U+2589–U+258F: a cell filled by 1/8 to 7/8.
 var eighths = [...]string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
@@ -362,7 +363,7 @@ func verdictStyle(verdict string) style {
 	switch {
 	case strings.HasPrefix(verdict, "pass"):
 		return green
-	case strings.HasPrefix(verdict, "fail"), strings.HasPrefix(verdict, "error"):
+	case strings.HasPrefix(verdict, "fail"), strings.HasPrefix(verdict, "error"), strings.HasPrefix(verdict, "rollback"):
 		return red
 	}
 	return plain

@@ -292,10 +292,13 @@ func MultinomialLogBF(counts, null, alpha []float64) (float64, error) {
 
 // TwoArmLogBF is MultinomialLogBF for two categories with null
 // probabilities (share, 1 − share) and the prior concentration·(share,
-// 1 − share) centred on the null. It checks nothing and allocates nothing,
-// for per-update use: the caller guarantees share in (0, 1),
-// concentration > 0 and counts ≥ 0.
+// 1 − share) centred on the null. It allocates nothing, for per-update
+// use, and returns NaN for impossible arguments (negative counts, share
+// outside (0, 1), concentration not a finite positive number).
 func TwoArmLogBF(a, b int64, share, concentration float64) float64 {
+	if a < 0 || b < 0 || !(share > 0 && share < 1) || !(concentration > 0) || math.IsInf(concentration, 1) {
+		return math.NaN()
+	}
 	x, y := float64(a), float64(b)
 	pa, pb := concentration*share, concentration*(1-share)
 	return lgamma(pa+x) - lgamma(pa) + lgamma(pb+y) - lgamma(pb) -

@@ -229,3 +229,12 @@ func BenchmarkTwoArmLogBF(b *testing.B) {
 	}
 	_ = sink
 }
+
+func TestTwoArmLogBFBadInput(t *testing.T) {
+	for _, c := range []struct {
+		a, b        int64
+		share, conc float64
+	}{{-1, 0, 0.5, 2}, {0, -1, 0.5, 2}, {1, 1, 0, 2}, {1, 1, 1, 2}, {1, 1, 0.5, 0}, {1, 1, 0.5, math.Inf(1)}, {1, 1, math.NaN(), 2}} {
+		assert.True(t, math.IsNaN(TwoArmLogBF(c.a, c.b, c.share, c.conc)), "%+v", c)
+	}
+}

@@ -1,4 +1,5 @@
-// Package stats is the numerical core behind ramp's judges: the normal
+// Package stats is the numerical core behind ramp's judges, public so
+// that their figures can be checked against other tools: the normal
 // distribution, the Mann-Whitney U test with the Hodges–Lehmann estimate and
 // its confidence interval, and the building blocks of anytime-valid
 // sequential tests (mixture likelihood-ratio e-processes for Bernoulli
@@ -12,4 +13,8 @@
 // Each formula cites its source next to the code. Where a result is meant to
 // agree with another implementation (R's wilcox.test, for instance) the
 // documentation says exactly how far and where it deliberately differs.
+// The examples carry published vectors: Kayenta's and R's for the
+// Mann-Whitney test, R's for the normal distribution and the
+// two-proportion sample size, Lindon & Malek's for the multinomial Bayes
+// factor.
 package stats
