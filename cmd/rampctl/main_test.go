@@ -88,7 +88,7 @@ func TestStepTextAndSummary(t *testing.T) {
 		st   admin.Status
 		want string
 	}{
-		{admin.Status{Phase: "pending", Step: -1, Steps: steps}, "pending before step 1 of 3 canary 0%"},
+		{admin.Status{Phase: "pending", Step: -1, Steps: steps}, "pending no step yet canary 0%"},
 		{admin.Status{Phase: "progressing", Step: 1, Steps: steps, CanaryPercent: 50}, "progressing step 2 of 3 canary 50%"},
 		{admin.Status{Phase: "paused", Step: 0, Steps: steps, CanaryPercent: 10.5, Reason: "paused manually"}, `paused step 1 of 3 canary 10.5% reason "paused manually"`},
 		{admin.Status{Phase: "succeeded", Step: 0, Steps: steps, CanaryPercent: 100, LastVerdict: &admin.Verdict{Verdict: "pass"}}, "succeeded canary 100% verdict pass"},

@@ -273,8 +273,8 @@ func TestStatusPageFollowsARollout(t *testing.T) {
 	n, _ := strconv.Atoi(strings.ReplaceAll(canaryErrors[1], ",", ""))
 	assert.Positive(t, n, "the canary's 5xx are counted")
 	events := p.eval(`[...document.querySelectorAll("#events div")].map(d => d.textContent).join("\n")`)
-	assert.Regexp(t, `(?m)rolled_back  step 2  0%  — guard: `, events, "events count steps from 1, like the step shown")
-	assert.Regexp(t, `(?m)analysis  step 1  10%  pass  — `, events)
+	assert.Regexp(t, `(?m)rolled_back  step 2 of 3  0%  — guard: `, events, "events name steps as the step shown does")
+	assert.Regexp(t, `(?m)analysis  step 1 of 3  10%  pass  — `, events)
 	assert.Equal(t, "set before the rollout moved", p.eval(`window.rampMark || "reloaded"`))
 	t.Logf("after the rollback: phase %q, %s, versions:\n%s", p.text("phase"), reason, rows)
 
