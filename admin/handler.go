@@ -226,10 +226,16 @@ func (h *Handler) abort(r *http.Request) (int, error) {
 }
 
 // cleanReason keeps a reason to one printable line of at most 500 runes.
+// Control characters become spaces; bidirectional overrides and isolates
+// go, so that a reason cannot reorder how the text around it reads on the
+// page or in a terminal.
 func cleanReason(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return ' '
+		case unicode.Is(unicode.Bidi_Control, r):
+			return -1
 		}
 		return r
 	}, s)

@@ -20,7 +20,7 @@ func FuzzCleanReason(f *testing.F) {
 			t.Fatalf("%d runes", n)
 		}
 		for _, r := range out {
-			if unicode.IsControl(r) {
+			if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 				t.Fatalf("control character %U in %q", r, out)
 			}
 		}
@@ -31,8 +31,11 @@ func FuzzCleanReason(f *testing.F) {
 			// Nothing cut: the same words as the input, control
 			// characters read as spaces.
 			want := strings.Fields(strings.Map(func(r rune) rune {
-				if unicode.IsControl(r) {
+				switch {
+				case unicode.IsControl(r):
 					return ' '
+				case unicode.Is(unicode.Bidi_Control, r):
+					return -1
 				}
 				return r
 			}, in))
