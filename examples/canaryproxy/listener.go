@@ -186,7 +186,7 @@ func (t *connTracker) track(c net.Conn, s http.ConnState) {
 // and one just accepted must have the time to. evictRetry is how often a
 // full listener looks again for one to evict.
 const (
-	evictAfter = time.Second
+	evictAfter = 500 * time.Millisecond
 	evictRetry = 100 * time.Millisecond
 )
 

@@ -77,11 +77,12 @@
 // starve the admin API, which an abort needs, nor the upstream connections
 // of the requests being served. A full listener makes room by closing the
 // connection that has carried no request for longest (an idle keep-alive
-// one, or one that has sent nothing for a second or more), so idle
-// connections cannot keep anyone out, on either port. Every phase of a connection is timed: its
-// headers (10s; 5s on the admin port), the whole request (-read-timeout), each write
-// of the response (-write-timeout: a response that keeps flowing, such as
-// a download or server-sent events, is never cut), and idleness between
+// one, or one that has sent nothing for half a second), so idle
+// connections cannot keep anyone out, on either port. Every phase of a
+// connection is timed: its headers (10s; 5s on the admin port), the whole
+// request (-read-timeout), each write of the response (-write-timeout: a
+// response that keeps flowing, such as a download or server-sent events,
+// is never cut), and idleness between
 // requests (-idle-timeout; 30s on the admin port).
 //
 // # Admin API
