@@ -82,8 +82,8 @@
 // connection is timed: its headers (10s; 5s on the admin port), the whole
 // request (-read-timeout), each write of the response (-write-timeout: a
 // response that keeps flowing, such as a download or server-sent events,
-// is never cut), and idleness between
-// requests (-idle-timeout; 30s on the admin port).
+// is never cut), and idleness between requests (-idle-timeout; 30s on the
+// admin port).
 //
 // # Admin API
 //
