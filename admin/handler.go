@@ -28,6 +28,10 @@ const DefaultAbortTimeout = 30 * time.Second
 // MaxBodyBytes bounds the body an operation reads (the abort reason).
 const MaxBodyBytes = 4 << 10
 
+// opSettle bounds how long an operation's answer waits for the rollout to
+// change (an abort waits for the rollback itself).
+const opSettle = time.Second
+
 const (
 	sampleEvery = time.Second
 	maxSamples  = 600 // ten minutes of charts
@@ -146,7 +150,19 @@ func (h *Handler) serveOp(w http.ResponseWriter, req *http.Request, name string,
 		writeJSON(w, code, OpResult{Op: name, Error: msg})
 		return
 	}
+	changed := h.rollout.Changed()
 	code, err := op(req)
+	if err == nil && name != "abort" {
+		// The driver carries the operation out: wait a moment for it, so
+		// that the answer shows its effect rather than the phase before.
+		t := time.NewTimer(opSettle)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-req.Context().Done():
+		}
+		t.Stop()
+	}
 	switch {
 	case errors.Is(err, ramp.ErrPhase):
 		code = http.StatusConflict

@@ -209,6 +209,9 @@ func TestOperationsFollowThePhase(t *testing.T) {
 		if code == http.StatusConflict {
 			assert.Contains(t, res.Error, "not allowed in this phase")
 		}
+		if code == http.StatusOK {
+			assert.Equal(t, c.then.String(), res.Phase, "case %d: the answer shows the operation's effect", i)
+		}
 		f.waitPhase(t, c.then)
 	}
 	// The history shows what happened, with the abort's reason.
