@@ -1,19 +1,21 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 )
 
-// limitListener accepts at most n connections at a time. When all are
-// taken it evicts, if evict is set, a connection that carries no request
-// (see connTracker), or else waits for one to close. Connections beyond
+// limitListener holds at most n connections at a time. Connections beyond
 // the bound wait in the kernel's accept queue, where they cost the process
 // no file descriptor, so a flood of idle or slow clients on one listener
 // cannot use up the descriptors another listener (the admin API) or the
-// upstream connections need, and idle ones cannot keep anyone out.
+// upstream connections need. With evict set, a connection that arrives
+// when all n are taken makes room by evicting one that carries no request
+// (see connTracker), so idle connections cannot keep anyone out; it waits
+// for a slot only when every connection is busy.
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
@@ -29,21 +31,38 @@ func newLimitListener(l net.Listener, n int, evict func() bool) *limitListener {
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	if err := l.acquire(); err != nil {
-		return nil, err
+	if l.evict == nil {
+		if err := l.wait(nil); err != nil {
+			return nil, err
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		return l.wrap(c), nil
 	}
+	// Evicting on demand only: take the connection first (one beyond the
+	// bound at most, while it waits for a slot), then make room for it.
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	if err := l.makeRoom(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return l.wrap(c), nil
 }
 
-// acquire takes a slot: a free one, one an eviction frees, or the next
-// one a connection gives back. While evictions are possible it looks
-// again every evictRetry, as connections age into being evictable.
-func (l *limitListener) acquire() error {
+func (l *limitListener) wrap(c net.Conn) net.Conn {
+	return &limitConn{Conn: c, release: func() { <-l.slots }}
+}
+
+// makeRoom takes a slot: a free one, or one an eviction frees; when every
+// connection is busy it waits, looking again every evictRetry as idle ones
+// age into being evictable.
+func (l *limitListener) makeRoom() error {
 	for {
 		select {
 		case l.slots <- struct{}{}:
@@ -52,28 +71,30 @@ func (l *limitListener) acquire() error {
 			return net.ErrClosed
 		default:
 		}
-		if l.evict == nil {
-			break
-		}
 		if l.evict() {
-			continue
+			continue // its Close gave a slot back
 		}
 		t := time.NewTimer(evictRetry)
-		select {
-		case l.slots <- struct{}{}:
-			t.Stop()
-			return nil
-		case <-l.done:
-			t.Stop()
-			return net.ErrClosed
-		case <-t.C:
+		err := l.wait(t.C)
+		t.Stop()
+		if err != errRetry {
+			return err
 		}
 	}
+}
+
+var errRetry = errors.New("look again")
+
+// wait takes the next free slot; it returns errRetry when retry fires
+// first, net.ErrClosed when the listener is closed.
+func (l *limitListener) wait(retry <-chan time.Time) error {
 	select {
 	case l.slots <- struct{}{}:
 		return nil
 	case <-l.done:
 		return net.ErrClosed
+	case <-retry:
+		return errRetry
 	}
 }
 

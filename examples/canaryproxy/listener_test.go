@@ -233,7 +233,9 @@ func TestFullListenerEvictsUnusedConnections(t *testing.T) {
 	defer silent.Close()
 	time.Sleep(evictAfter + 50*time.Millisecond) // all three accepted, and unused long enough
 
-	// Two more clients get in: each evicts one of the unused connections.
+	// Two more clients get in, keeping their connections: each evicts the
+	// oldest unused connection (the idle one, then the silent one; the
+	// first new client's is too young).
 	for i := range 2 {
 		c := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 		resp, err := c.Get("http://" + addr + "/")
@@ -241,10 +243,44 @@ func TestFullListenerEvictsUnusedConnections(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		assert.Equal(t, "ok", string(b))
-		c.CloseIdleConnections()
+		defer c.CloseIdleConnections()
 	}
 	require.NoError(t, <-slowDone, "the request in flight was not evicted")
 	silent.SetReadDeadline(time.Now().Add(time.Second))
 	_, err = silent.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "the silent connection was closed")
+}
+
+// Nothing is evicted without a connection waiting for room.
+func TestNoEvictionWithoutDemand(t *testing.T) {
+	var tracker connTracker
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ConnState: tracker.track}
+	ln := newLimitListener(mustListen(t), 2, tracker.evictOldest)
+	go srv.Serve(ln)
+	defer srv.Close()
+	var conns []*bufio.Reader
+	var raw []net.Conn
+	ask := func(i int) error {
+		if _, err := io.WriteString(raw[i], "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(conns[i], nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	for i := range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		raw, conns = append(raw, c), append(conns, bufio.NewReader(c))
+		require.NoError(t, ask(i))
+	}
+	time.Sleep(2 * evictAfter) // both idle, old enough to be evicted, the listener full
+	for i := range 2 {
+		require.NoError(t, raw[i].SetDeadline(time.Now().Add(5*time.Second)))
+		assert.NoError(t, ask(i), "connection %d still open", i)
+	}
 }
