@@ -55,14 +55,16 @@ func NewFile(path, name string) *File {
 // Path is the lock file's path.
 func (l *File) Path() string { return l.path }
 
-// acquireTries is how often TryAcquire tries flock before it reports the
-// lock held. Holder takes a shared lock for a moment to see whether the
-// lock is free; a TryAcquire that meets that probe must not report a holder
-// that does not exist, so it tries again after a short pause. Two tries
-// 2 ms apart keep "fails fast" true.
+// TryAcquire tries flock again when it may have met a Holder probe (a
+// shared lock held for microseconds) rather than a holder: up to
+// emptyTries times a millisecond apart while the file names nobody (a
+// probe of a free lock, or a holder between its flock and its write), and
+// once more when it names someone (a probe right after a holder died). A
+// held lock is reported in about a millisecond.
 const (
-	acquireTries = 3
-	acquirePause = 2 * time.Millisecond
+	emptyTries   = 5
+	namedTries   = 2
+	acquirePause = time.Millisecond
 )
 
 var _ Lock = (*File)(nil)
@@ -87,10 +89,10 @@ func (l *File) TryAcquire(ctx context.Context, h Holder) error {
 	if err != nil {
 		return fmt.Errorf("lock %q: %w", l.name, err)
 	}
-	if err := flockRetry(f); err != nil {
-		defer f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return &HeldError{Name: l.name, Holder: readHolder(f)}
+	if held, err := flockRetry(f); err != nil || held != nil {
+		f.Close()
+		if held != nil {
+			return &HeldError{Name: l.name, Holder: *held}
 		}
 		return fmt.Errorf("lock %q: flock %s: %w", l.name, l.path, err)
 	}
@@ -112,18 +114,23 @@ func (l *File) TryAcquire(ctx context.Context, h Holder) error {
 	return nil
 }
 
-func flockRetry(f *os.File) error {
-	var err error
-	for i := range acquireTries {
-		if i > 0 {
-			time.Sleep(acquirePause)
-		}
-		err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+// flockRetry takes the exclusive lock on f, or returns who holds it.
+func flockRetry(f *os.File) (*Holder, error) {
+	for i := 1; ; i++ {
+		err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return err
+			return nil, err
 		}
+		h := readHolder(f)
+		limit := namedTries
+		if h == (Holder{}) {
+			limit = emptyTries
+		}
+		if i >= limit {
+			return &h, nil
+		}
+		time.Sleep(acquirePause)
 	}
-	return err
 }
 
 func flock(f *os.File, how int) error {
@@ -187,8 +194,9 @@ func (l *File) Release(ctx context.Context) error {
 
 // Holder reports who holds the lock: this File's own holder when it holds
 // it, else whoever the file names while its lock is taken. A file that does
-// not exist or is not locked has no holder, whatever it contains (a
-// process killed while holding leaves its line behind).
+// not exist, is empty or is not locked has no holder, whatever it contains
+// (a process killed while holding leaves its line behind). A holder that
+// has just taken the lock and not yet written its line is not seen.
 func (l *File) Holder(ctx context.Context) (Holder, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Holder{}, false, fmt.Errorf("lock %q: %w", l.name, err)
@@ -208,13 +216,21 @@ func (l *File) Holder(ctx context.Context) (Holder, bool, error) {
 		return Holder{}, false, fmt.Errorf("lock %q: %w", l.name, err)
 	}
 	defer f.Close()
-	// A shared lock we can take means nobody holds the exclusive one.
+	// Release empties the file, so a file that names nobody is free (or
+	// its holder is between flock and write: a moment). Only a file that
+	// names someone is probed, so that probes rarely meet a TryAcquire.
+	h := readHolder(f)
+	if h == (Holder{}) {
+		return Holder{}, false, nil
+	}
+	// A shared lock we can take means nobody holds the exclusive one: the
+	// named holder died.
 	switch err := flock(f, syscall.LOCK_SH|syscall.LOCK_NB); {
 	case err == nil:
 		_ = flock(f, syscall.LOCK_UN)
 		return Holder{}, false, nil
 	case errors.Is(err, syscall.EWOULDBLOCK):
-		return readHolder(f), true, nil
+		return h, true, nil
 	default:
 		return Holder{}, false, fmt.Errorf("lock %q: flock %s: %w", l.name, l.path, err)
 	}

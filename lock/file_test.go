@@ -211,3 +211,34 @@ func TestFileSIGKILLedHolderDoesNotBlock(t *testing.T) {
 	require.NoError(t, l.TryAcquire(ctx, holder("next")))
 	require.NoError(t, l.Release(ctx))
 }
+
+// Holder probes racing with acquire and release never make a free lock
+// look held.
+func TestFileHolderProbesDoNotBlockAcquire(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shop.lock")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := lock.NewFile(path, "shop")
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_, _, _ = p.Holder(ctx)
+				}
+			}
+		}()
+	}
+	l := lock.NewFile(path, "shop")
+	for i := range 300 {
+		require.NoError(t, l.TryAcquire(ctx, holder("h")), "round %d", i)
+		require.NoError(t, l.Release(ctx))
+	}
+	close(stop)
+	wg.Wait()
+}

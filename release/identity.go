@@ -50,13 +50,14 @@ var digestRE = regexp.MustCompile(`^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})
 // master, head, …, in any case) are refused even when pattern matches
 // them. Errors name field and wrap ErrLabel.
 func CheckLabel(field, label string, pattern *regexp.Regexp) error {
+	const oneBuild = "name one build (a semantic version such as v1.2.3, or a git SHA)"
 	switch {
 	case strings.TrimSpace(label) == "":
-		return fmt.Errorf("%s: %w: empty; name one build (a semantic version such as v1.2.3, or a git SHA)", field, ErrLabel)
+		return &labelError{field: field, msg: "empty; " + oneBuild}
 	case label != strings.TrimSpace(label):
-		return fmt.Errorf("%s: %w: %q has leading or trailing white space", field, ErrLabel, label)
+		return &labelError{field: field, msg: fmt.Sprintf("%q has leading or trailing white space", label)}
 	case movingTags[strings.ToLower(label)]:
-		return fmt.Errorf("%s: %w: %q is a moving tag (%w): it names whatever was built last; name one build (a semantic version such as v1.2.3, or a git SHA)", field, ErrLabel, label, ErrMovingLabel)
+		return &labelError{field: field, moving: true, msg: fmt.Sprintf("%q is a moving tag: it names whatever was built last; %s", label, oneBuild)}
 	case semverRE.MatchString(label), shaRE.MatchString(label):
 		return nil
 	case pattern != nil && fullMatch(pattern, label):
@@ -66,7 +67,20 @@ func CheckLabel(field, label string, pattern *regexp.Regexp) error {
 	if pattern != nil {
 		want += fmt.Sprintf(", or a label matching %s", pattern)
 	}
-	return fmt.Errorf("%s: %w: %q is not %s", field, ErrLabel, label, want)
+	return &labelError{field: field, msg: fmt.Sprintf("%q is not %s", label, want)}
+}
+
+// labelError is CheckLabel's error: errors.Is matches ErrLabel, and
+// ErrMovingLabel for a moving tag.
+type labelError struct {
+	field, msg string
+	moving     bool
+}
+
+func (e *labelError) Error() string { return e.field + ": " + e.msg }
+
+func (e *labelError) Is(target error) bool {
+	return target == ErrLabel || (e.moving && target == ErrMovingLabel)
 }
 
 func fullMatch(re *regexp.Regexp, s string) bool {

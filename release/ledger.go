@@ -29,6 +29,10 @@ type Stage struct {
 	// environment needs an approval.
 	ApprovedBy   string `json:"approved_by,omitempty"`
 	ApprovalNote string `json:"approval_note,omitempty"`
+	// OverrideBy and OverrideReason record who let the release in while
+	// the environment's window was closed, and why.
+	OverrideBy     string `json:"override_by,omitempty"`
+	OverrideReason string `json:"override_reason,omitempty"`
 	// Reason says why the stage failed.
 	Reason string `json:"reason,omitempty"`
 	// FaultAt is when the fault that failed the stage was detected (the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ramp-go/ramp/clock"
+	"github.com/ramp-go/ramp/window"
 )
 
 // Errors of Pipeline.Promote, tested with errors.Is.
@@ -26,7 +27,24 @@ var (
 	ErrRunning = errors.New("release: already running in that environment")
 	// ErrUnknownEnv: no environment of that name.
 	ErrUnknownEnv = errors.New("release: no such environment")
+	// ErrClosed: the environment's deployment window is closed (a
+	// *ClosedError says why and until when).
+	ErrClosed = errors.New("release: outside the deployment window")
 )
+
+// ClosedError is returned (wrapping ErrClosed) when an environment's
+// window refuses a release.
+type ClosedError struct {
+	Env      string
+	Decision window.Decision
+}
+
+func (e *ClosedError) Error() string {
+	return fmt.Sprintf("%s: outside the deployment window: %s", e.Env, e.Decision.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrClosed) true.
+func (e *ClosedError) Unwrap() error { return ErrClosed }
 
 // Outcome is what a rollout in one environment came to.
 type Outcome struct {
@@ -63,6 +81,11 @@ type Environment struct {
 	// the release may ask again); an Approval with an empty By is refused
 	// too.
 	Approve func(ctx context.Context, id Identity, env string) (Approval, error)
+	// Window, when set, must be open for the release to enter: a closed
+	// window refuses it (ErrClosed) unless an override opens it, which
+	// the stage records. Windows do not stop a rollout that runs: Run
+	// passes the Checker to its rollout (ramp.Config.Window) for that.
+	Window window.Checker
 }
 
 // Config configures a Pipeline.
@@ -141,10 +164,11 @@ func (p *Pipeline) index(env string) int {
 }
 
 // Promote runs the release id in environment env: it checks the order
-// and the identity, asks the environment's approval, records the stage as
+// and the identity, asks the environment's approval, checks its window
+// (after the approval, which may take long), records the stage as
 // running, runs the rollout and records how it ended. The returned Stage
 // is the recorded one. Errors wrap ErrUnknownEnv, ErrOrder, ErrStopped,
-// ErrIdentity, ErrNotApproved, ErrDone or ErrRunning when the release may
+// ErrIdentity, ErrNotApproved, ErrClosed, ErrDone or ErrRunning when the release may
 // not enter; a rollout that fails returns its Stage (Status Failed) and a
 // nil error: the failure is recorded, not an error of Promote.
 func (p *Pipeline) Promote(ctx context.Context, env string, id Identity) (Stage, error) {
@@ -176,6 +200,15 @@ func (p *Pipeline) Promote(ctx context.Context, env string, id Identity) (Stage,
 	}
 	var pinned Identity
 	stage := Stage{Env: env, Status: Running, Start: p.clk.Now(), ApprovedBy: approval.By, ApprovalNote: approval.Note}
+	if w := p.envs[i].Window; w != nil {
+		d := w.Check(stage.Start)
+		if !d.Open {
+			return Stage{}, fmt.Errorf("release %s: %w", id.Label, &ClosedError{Env: env, Decision: d})
+		}
+		if o := d.Override; o != nil {
+			stage.OverrideBy, stage.OverrideReason = o.Who, o.Why
+		}
+	}
 	err = p.store.Update(ctx, func(l *Ledger) error {
 		r, err := p.admit(l, i, id) // again: the ledger may have changed while approving
 		if err != nil {

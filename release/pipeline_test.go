@@ -15,6 +15,7 @@ import (
 
 	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/release"
+	"github.com/ramp-go/ramp/window"
 )
 
 var (
@@ -368,4 +369,64 @@ func TestHistoryFileFormats(t *testing.T) {
 		require.Error(t, err, tc.in)
 		assert.Contains(t, err.Error(), tc.want)
 	}
+}
+
+func TestEnvironmentWindow(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 12, 4, 17, 30, 0, 0, time.UTC)) // Friday
+	cal, err := window.New(window.Config{Allow: []window.Rule{{Name: "office", Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, From: window.At(9, 0), To: window.At(18, 0)}}})
+	require.NoError(t, err)
+	ran := 0
+	p, err := release.New(release.Config{Clock: clk, Environments: []release.Environment{{Name: "prod", Window: cal,
+		Run: func(context.Context, release.Identity) (release.Outcome, error) {
+			ran++
+			return release.Outcome{Succeeded: true}, nil
+		}}}})
+	require.NoError(t, err)
+
+	st, err := p.Promote(ctx, "prod", release.Identity{Label: "v1.0.0"})
+	require.NoError(t, err, "17:30 is inside")
+	assert.Empty(t, st.OverrideBy)
+
+	clk.Advance(time.Hour) // 18:30
+	_, err = p.Promote(ctx, "prod", release.Identity{Label: "v1.0.1"})
+	require.ErrorIs(t, err, release.ErrClosed)
+	var closed *release.ClosedError
+	require.ErrorAs(t, err, &closed)
+	assert.Equal(t, time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC), closed.Decision.Next)
+	assert.Contains(t, err.Error(), "prod: outside the deployment window: closed by being outside every allow window, until Mon")
+	assert.Equal(t, 1, ran)
+	recs, err := p.Records(ctx)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1, "a refused release is not recorded")
+
+	require.NoError(t, cal.Override(window.Override{Who: "carol", Why: "CVE-2026-1", At: clk.Now(), Until: clk.Now().Add(time.Hour)}))
+	st, err = p.Promote(ctx, "prod", release.Identity{Label: "v1.0.1"})
+	require.NoError(t, err)
+	assert.Equal(t, "carol", st.OverrideBy)
+	assert.Equal(t, "CVE-2026-1", st.OverrideReason)
+	rec, _, err := p.Record(ctx, "v1.0.1")
+	require.NoError(t, err)
+	assert.Equal(t, "carol", rec.Path[0].OverrideBy, "the override is in the history")
+}
+
+// FuzzDecodeLedger: any history file gives a ledger or an error, never a
+// panic, and a ledger it gives has a label on every release.
+func FuzzDecodeLedger(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "releases-v1.json"))
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte(`{"format":2}`))
+	f.Add([]byte(`{"format":1,"releases":[{"identity":{"label":"v1.0.0"},"path":[{"env":"dev","status":"running"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := release.DecodeLedger(data)
+		if err != nil {
+			return
+		}
+		for _, r := range l.Releases {
+			if r.Identity.Label == "" {
+				t.Fatal("a release without a label")
+			}
+		}
+	})
 }

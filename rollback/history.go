@@ -123,6 +123,9 @@ func (h *History) Add(r Revision) error {
 	if r.Outcome != OutcomeLive {
 		h.countEnd(endOutcome(r.Outcome))
 	}
+	if r.Outcome == OutcomeSucceeded && r.LiveAt.IsZero() {
+		h.revs[len(h.revs)-1].LiveAt = r.EndedAt
+	}
 	return nil
 }
 
@@ -170,6 +173,9 @@ func (h *History) End(version string, outcome Outcome, reason string, at time.Ti
 	r.Outcome, r.Reason, r.EndedAt = outcome, reason, at
 	if outcome == OutcomeRolledBack && r.FaultAt.IsZero() {
 		r.FaultAt = at
+	}
+	if outcome == OutcomeSucceeded && r.LiveAt.IsZero() {
+		r.LiveAt = at
 	}
 	if was == OutcomeLive || endOutcome(was) != endOutcome(outcome) {
 		h.countEnd(endOutcome(outcome))
@@ -259,7 +265,7 @@ type Stats struct {
 	TotalTimeToRestore, LongestTimeToRestore time.Duration
 	// LeadTimes is the number of succeeded (or replaced) revisions in the
 	// window with a CommitTime; the lead time for changes of each is
-	// EndedAt-CommitTime (commit to fully live). Zero when LeadTimes is 0.
+	// LiveAt-CommitTime (commit to fully live). Zero when LeadTimes is 0.
 	LeadTimes                       int
 	MedianLeadTime, LongestLeadTime time.Duration
 	// Truncated: the history is full and its oldest revision started
@@ -306,8 +312,8 @@ func StatsOf(revs []Revision, now time.Time, window time.Duration) Stats {
 		case OutcomeSucceeded, OutcomeReplaced:
 			s.Finished++
 			s.Succeeded++
-			if !r.CommitTime.IsZero() && !r.EndedAt.IsZero() && !r.EndedAt.Before(r.CommitTime) {
-				lead = append(lead, r.EndedAt.Sub(r.CommitTime))
+			if d, ok := leadTime(r); ok {
+				lead = append(lead, d)
 			}
 		case OutcomeRolledBack:
 			s.Finished++
@@ -340,6 +346,20 @@ func StatsOf(revs []Revision, now time.Time, window time.Duration) Stats {
 		s.MedianLeadTime, s.LongestLeadTime = medianMax(lead)
 	}
 	return s
+}
+
+// leadTime is commit to fully live: CommitTime to LiveAt, or to EndedAt
+// for a succeeded revision recorded without LiveAt. A replaced revision
+// without LiveAt has none (its EndedAt is when it was replaced).
+func leadTime(r Revision) (time.Duration, bool) {
+	live := r.LiveAt
+	if live.IsZero() && r.Outcome == OutcomeSucceeded {
+		live = r.EndedAt
+	}
+	if r.CommitTime.IsZero() || live.IsZero() || live.Before(r.CommitTime) {
+		return 0, false
+	}
+	return live.Sub(r.CommitTime), true
 }
 
 // medianMax sorts ds (not empty) and returns its median and maximum.

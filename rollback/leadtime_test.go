@@ -12,14 +12,17 @@ import (
 func TestStatsLeadTime(t *testing.T) {
 	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	revs := []Revision{
-		// commit 2h before start, 1h rollout: lead time 3h
-		{Version: "v1", Outcome: OutcomeReplaced, StartedAt: base, EndedAt: base.Add(time.Hour), CommitTime: base.Add(-2 * time.Hour)},
+		// commit 2h before start, 1h rollout: lead time 3h (replaced
+		// later: EndedAt is when it was replaced)
+		{Version: "v1", Outcome: OutcomeReplaced, StartedAt: base, LiveAt: base.Add(time.Hour), EndedAt: base.Add(7 * time.Hour), CommitTime: base.Add(-2 * time.Hour)},
 		// no commit time: no lead time
 		{Version: "v2", Outcome: OutcomeReplaced, StartedAt: base.Add(2 * time.Hour), EndedAt: base.Add(3 * time.Hour)},
+		// replaced, recorded before LiveAt existed: its end is no lead time
+		{Version: "v2b", Outcome: OutcomeReplaced, StartedAt: base.Add(2 * time.Hour), EndedAt: base.Add(30 * time.Hour), CommitTime: base},
 		// rolled back: not live, no lead time
 		{Version: "v3", Outcome: OutcomeRolledBack, StartedAt: base.Add(4 * time.Hour), EndedAt: base.Add(5 * time.Hour), FaultAt: base.Add(4 * time.Hour), CommitTime: base},
 		// lead time 1h
-		{Version: "v4", Outcome: OutcomeReplaced, StartedAt: base.Add(6 * time.Hour), EndedAt: base.Add(6*time.Hour + 30*time.Minute), CommitTime: base.Add(5*time.Hour + 30*time.Minute)},
+		{Version: "v4", Outcome: OutcomeReplaced, StartedAt: base.Add(6 * time.Hour), LiveAt: base.Add(6*time.Hour + 30*time.Minute), EndedAt: base.Add(8 * time.Hour), CommitTime: base.Add(5*time.Hour + 30*time.Minute)},
 		// lead time 10h
 		{Version: "v5", Outcome: OutcomeSucceeded, StartedAt: base.Add(8 * time.Hour), EndedAt: base.Add(9 * time.Hour), CommitTime: base.Add(-time.Hour)},
 		// live: no lead time yet
@@ -33,7 +36,7 @@ func TestStatsLeadTime(t *testing.T) {
 	s = StatsOf(revs[:1], base.Add(11*time.Hour), 0)
 	assert.Equal(t, 1, s.LeadTimes)
 	assert.Equal(t, 3*time.Hour, s.MedianLeadTime)
-	s = StatsOf(revs[1:3], base.Add(11*time.Hour), 0)
+	s = StatsOf(revs[1:4], base.Add(11*time.Hour), 0)
 	assert.Zero(t, s.LeadTimes)
 	assert.Zero(t, s.MedianLeadTime)
 }
@@ -60,4 +63,29 @@ func TestRevisionMetadataJSON(t *testing.T) {
 	b, err = json.Marshal(back)
 	require.NoError(t, err)
 	assert.JSONEq(t, old, string(b), "no metadata, no new keys")
+}
+
+// Through History: a revision replaced by the next keeps the time it went
+// live, so its lead time is not stretched to its replacement.
+func TestHistoryLeadTimeSurvivesReplacement(t *testing.T) {
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	h, err := NewHistory(10)
+	require.NoError(t, err)
+	for i, v := range []string{"v1", "v2", "v3"} {
+		start := base.Add(time.Duration(i) * 12 * time.Hour)
+		require.NoError(t, h.Add(Revision{Version: v, StartedAt: start, CommitTime: start.Add(-20 * time.Minute)}))
+		require.NoError(t, h.End(v, OutcomeSucceeded, "", start.Add(10*time.Minute)))
+	}
+	r, _ := h.Get("v1")
+	assert.Equal(t, OutcomeReplaced, r.Outcome)
+	assert.Equal(t, base.Add(10*time.Minute), r.LiveAt)
+	s := h.Stats(base.Add(48*time.Hour), 0)
+	assert.Equal(t, 3, s.LeadTimes)
+	assert.Equal(t, 30*time.Minute, s.MedianLeadTime)
+	assert.Equal(t, 30*time.Minute, s.LongestLeadTime)
+
+	// Add of an already-succeeded revision (RollbackTo) is live at its end.
+	require.NoError(t, h.Add(Revision{Version: "v1", Outcome: OutcomeSucceeded, StartedAt: base.Add(40 * time.Hour), EndedAt: base.Add(40 * time.Hour)}))
+	r, _ = h.Get("v1")
+	assert.Equal(t, base.Add(40*time.Hour), r.LiveAt)
 }

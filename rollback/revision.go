@@ -24,10 +24,14 @@ type Revision struct {
 	// FaultAt is when the first rollback reason arrived (zero if none);
 	// EndedAt-FaultAt is the time to restore.
 	FaultAt time.Time `json:"fault_at,omitzero"`
+	// LiveAt is when the revision first became fully live (it ended
+	// succeeded); unlike EndedAt it stays when a later release replaces
+	// it. Zero for revisions that never succeeded.
+	LiveAt time.Time `json:"live_at,omitzero"`
 
 	// Release metadata, all optional (package release validates it): the
-	// commit the version was built from and its time (CommitTime to the
-	// end of a succeeded revision is its lead time for changes), when it
+	// commit the version was built from and its time (CommitTime to
+	// LiveAt is its lead time for changes), when it
 	// was built, its image digest and a link to its release notes.
 	Commit     string    `json:"commit,omitempty"`
 	CommitTime time.Time `json:"commit_time,omitzero"`

@@ -247,7 +247,7 @@ func TestNextIsTheNextChange(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	// Around both 2026 DST changes in Europe and the US.
 	for _, base := range []time.Time{utc("2026-03-05 00:00"), utc("2026-03-24 00:00"), utc("2026-10-22 00:00"), utc("2026-10-30 00:00")} {
-		for range 15 {
+		for range 6 { // each sample checks every minute up to its Next: days of minutes
 			t0 := base.Add(time.Duration(rng.IntN(7*24*60)) * time.Minute)
 			d := cal.Check(t0)
 			require.False(t, d.Next.IsZero(), "at %v", t0)
@@ -281,7 +281,7 @@ func TestNextIsTheNextChange(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	cal, err := window.New(window.Config{Allow: []window.Rule{{Name: "all", Cron: "* * * * *", Duration: time.Minute}}})
+	cal, err := window.New(window.Config{Allow: []window.Rule{{Name: "office", Days: weekdays, From: window.At(9, 0), To: window.At(18, 0)}}})
 	require.NoError(t, err)
 	now := utc("2026-12-01 10:00")
 	var wg sync.WaitGroup
@@ -306,4 +306,20 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Len(t, cal.Overrides(), 50)
+}
+
+// Cron periods that overlap or touch are one run: a schedule that always
+// overlaps never changes the answer, and Next says so (zero: unknown).
+func TestOverlappingCronIsOneRun(t *testing.T) {
+	cal, err := window.New(window.Config{Allow: []window.Rule{{Name: "every minute", Cron: "* * * * *", Duration: time.Minute}}})
+	require.NoError(t, err)
+	d := cal.Check(utc("2026-12-01 10:00").Add(30 * time.Second))
+	assert.True(t, d.Open)
+	assert.True(t, d.Next.IsZero(), "no change ahead: %v", d.Next)
+
+	cal, err = window.New(window.Config{Deny: []window.Rule{{Name: "quarter hours", Cron: "*/15 9 * * *", Duration: 20 * time.Minute}}})
+	require.NoError(t, err)
+	d = cal.Check(utc("2026-12-01 09:05"))
+	assert.False(t, d.Open)
+	assert.Equal(t, utc("2026-12-01 10:05"), d.Next, "09:00 to 09:45+20m is one run")
 }

@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -51,4 +52,17 @@ func ExampleParse() {
 	// Output:
 	// true bob CVE fix
 	// windows file: deny[0].cron: "0 25 * * *": hour: 25 is outside 0-23
+}
+
+// A host that lets a new rollout wait for its window instead of refusing
+// it: Wait sleeps until the window's next opening.
+func ExampleWait() {
+	cal, _ := window.New(window.Config{Freezes: []window.Freeze{{Name: "release train",
+		From: time.Now().Add(-time.Hour), To: time.Now().Add(20 * time.Millisecond)}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := window.Wait(ctx, cal, nil, 0) // nil: the real clock
+	fmt.Println(d.Open, err)
+	// Output:
+	// true <nil>
 }

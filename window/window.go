@@ -14,7 +14,9 @@
 // at 18:00 in Europe/Berlin ends at 18:00 local time on either side of a
 // daylight-saving change, and a window from 22:00 to 06:00 crosses
 // midnight. Decision.Next is the next moment the answer changes, found by
-// walking the windows' boundaries; the engine can sleep until then.
+// walking the windows' boundaries; the engine can sleep until then, and
+// Wait does so for a host that lets a new rollout wait for its window
+// rather than refusing it.
 package window
 
 import "time"

@@ -4,8 +4,15 @@
 // 10,50,100), through HAProxy's runtime API, judges each step with
 // Prometheus queries, and rolls all traffic back to the stable server the
 // moment a step fails. Its exit status tells the pipeline what happened:
-// 0 promoted, 3 rolled back, 2 bad usage, 1 any other error. SIGINT and
-// SIGTERM roll back before the tool exits.
+// 0 promoted, 3 rolled back, 2 bad usage, 1 any other error, 4 the deploy
+// lock is held, 5 outside the deployment window, 6 refused by the
+// environment pipeline. SIGINT and SIGTERM roll back before the tool exits.
+//
+// The release controls (controls.go): -lock takes a lock.File for the
+// run; -windows reads a window.Calendar, refuses a start outside it and
+// holds a running rollout's step while it is closed; "deploytool promote
+// -env prod -history FILE" runs the rollout as one environment of a
+// release.Pipeline and prints the four keys of its history.
 //
 // It is a thin shell over ramp: traffic/haproxy is the router, the
 // rollout engine (ramp.Rollout) runs a strategy.Canary whose steps are

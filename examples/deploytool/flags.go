@@ -55,6 +55,8 @@ type options struct {
 	failureLimit     int
 	progressDeadline time.Duration
 	rollbackTimeout  time.Duration
+
+	controls controls // lock, windows, pipeline, identity: controls.go
 }
 
 // usageError lists the problems with a command line (exit code 2), each
@@ -82,7 +84,16 @@ Queries are PromQL templates: {{backend}} is the HAProxy server measured,
 The defaults read HAProxy's built-in Prometheus exporter.
 
 Exit status: 0 promoted, 3 rolled back (analysis failed, no data until the
-progress deadline, or interrupted), 2 bad usage, 1 any other error.
+progress deadline, or interrupted), 2 bad usage, 1 any other error;
+4 the -lock is held by another run (named), 5 outside the -windows
+deployment window, 6 the pipeline refuses the release in -env (not yet
+successful in the environment before, a different build under the label,
+no approval, or an earlier failure).
+
+Release controls: deploytool promote -env prod -history releases.json
+  -canary-version v1.4.0 -digest sha256:… -approved-by alice [flags]
+runs the rollout as environment prod of the -envs pipeline, only if the
+release succeeded in the environment before, and prints the four keys.
 
 Flags:
 `
@@ -119,6 +130,8 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.IntVar(&o.failureLimit, "failure-limit", 0, "failing analyses a step tolerates; one more rolls back")
 	fs.DurationVar(&o.progressDeadline, "progress-deadline", 5*time.Minute, "how long a step may lack a verdict (no data) or HAProxy may keep failing before rolling back")
 	fs.DurationVar(&o.rollbackTimeout, "rollback-timeout", 2*time.Minute, "how long an interrupted run waits for the rollback to complete")
+	var controlRaw controlFlags
+	addControlFlags(fs, &o.controls, &controlRaw)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -234,6 +247,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	} else {
 		o.steps = s
 	}
+	o.controls.check(&controlRaw, o.canaryVersion, bad)
 	if len(errs) > 0 {
 		return nil, &usageError{problems: errs}
 	}

@@ -46,6 +46,9 @@ func main() {
 // exit code. When ctx ends (SIGINT, SIGTERM) it rolls back before
 // returning.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "promote" { // the promote command
+		args = append([]string{"-promote"}, args[1:]...)
+	}
 	o, err := parseFlags(args, stdout)
 	var usage *usageError
 	switch {
@@ -61,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "deploytool: %v\n", err)
 		return exitError
 	}
-	return deploy(ctx, o, &lockedWriter{w: stdout}, stderr)
+	return controlled(ctx, o, &lockedWriter{w: stdout}, stderr)
 }
 
 func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer) int {
@@ -121,6 +124,9 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 	var once sync.Once
 	stamp := func(t time.Time) string { return fmt.Sprintf("[%6.1fs]", t.Sub(start).Seconds()) }
 	onEvent := func(e ramp.Event) {
+		if o.controls.observe != nil {
+			o.controls.observe(e)
+		}
 		step := strategy.StepText(e.Step, len(canary.Steps))
 		switch e.Kind {
 		case ramp.EventStepStarted:
@@ -163,6 +169,11 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 	defer cancelRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- rollout.Run(runCtx) }()
+	if o.controls.calendar != nil {
+		stopWatch := make(chan struct{})
+		defer close(stopWatch)
+		go watchWindow(o.controls.calendar, rollout, out, stopWatch)
+	}
 
 	select {
 	case err = <-runErr:
