@@ -101,7 +101,11 @@ func NewHandler(r *ramp.Rollout, opts Options) *Handler {
 	}
 	h := &Handler{rollout: r, opts: opts, want: sha256.Sum256([]byte(opts.Token)), mux: http.NewServeMux(), steps: []Step{}}
 	for _, s := range opts.Steps {
-		h.steps = append(h.steps, Step{Percent: s.Percent, DurationSeconds: s.Hold.Seconds()})
+		hold := s.EffectiveHold()
+		if hold == strategy.UntilPromoted {
+			hold = -time.Second
+		}
+		h.steps = append(h.steps, Step{Percent: s.Percent, DurationSeconds: hold.Seconds()})
 	}
 	h.mux.HandleFunc("GET /{$}", servePage)
 	h.mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, h.status()) })

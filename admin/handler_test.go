@@ -339,6 +339,12 @@ func TestStatus(t *testing.T) {
 	assert.LessOrEqual(t, last.Canary.Requests, int64(200))
 }
 
+func TestStepsShowTheirEffectiveHold(t *testing.T) {
+	f := newFixture(t, admin.Options{Steps: []strategy.Step{{Percent: 5}, {Percent: 50, Hold: strategy.UntilPromoted}, {Percent: 100, Hold: time.Minute}}})
+	assert.Equal(t, []admin.Step{{Percent: 5, DurationSeconds: strategy.DefaultHold.Seconds()}, {Percent: 50, DurationSeconds: -1}, {Percent: 100, DurationSeconds: 60}},
+		f.status(t).Steps)
+}
+
 func TestTimelineSamplesAtMostOnceASecond(t *testing.T) {
 	f := newFixture(t, admin.Options{})
 	for range 20 {

@@ -141,8 +141,12 @@ func panel(st admin.Status, now time.Time, perS map[string]float64) []string {
 
 	phase := strings.TrimSpace(st.Phase + "  " + stepText(st))
 	if !done(st.Phase) && st.Step >= 0 && st.Step < len(st.Steps) && !st.StepStartedAt.IsZero() {
-		hold := time.Duration(st.Steps[st.Step].DurationSeconds * float64(time.Second))
-		phase += fmt.Sprintf(", %v of %v", now.Sub(st.StepStartedAt).Truncate(time.Second), hold)
+		held := now.Sub(st.StepStartedAt).Truncate(time.Second)
+		if hold := st.Steps[st.Step].DurationSeconds; hold < 0 {
+			phase += fmt.Sprintf(", %v, held until promoted", held)
+		} else {
+			phase += fmt.Sprintf(", %v of %v", held, time.Duration(hold*float64(time.Second)))
+		}
 	}
 	lines = append(lines, "phase    "+phase)
 
