@@ -214,13 +214,22 @@ func TestOperationsFollowThePhase(t *testing.T) {
 		}
 		f.waitPhase(t, c.then)
 	}
-	// The history shows what happened, with the abort's reason.
-	st := f.status(t)
+	// The history shows what happened, with the abort's reason (events
+	// reach OnEvent a moment after the phase changes).
+	want := []string{"started", "step_started", "paused", "resumed", "promoted", "rolled_back", "retried"}
+	var st admin.Status
 	var kinds []string
-	for _, e := range st.History {
-		kinds = append(kinds, e.Kind)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st, kinds = f.status(t), nil
+		for _, e := range st.History {
+			kinds = append(kinds, e.Kind)
+		}
+		if len(kinds) >= len(want) && kinds[len(kinds)-1] == "retried" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	assert.Subset(t, kinds, []string{"started", "step_started", "paused", "resumed", "promoted", "rolled_back", "retried"})
+	assert.Subset(t, kinds, want)
 	require.NotEmpty(t, st.Revisions)
 	assert.Equal(t, "aborted via the admin API: latency up", st.Revisions[len(st.Revisions)-1].Reason)
 }

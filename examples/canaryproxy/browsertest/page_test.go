@@ -285,7 +285,8 @@ func TestStatusPageFollowsARollout(t *testing.T) {
 	require.NotNil(t, canaryErrors, rows)
 	n, _ := strconv.Atoi(strings.ReplaceAll(canaryErrors[1], ",", ""))
 	assert.Positive(t, n, "the canary's 5xx are counted")
-	events := p.eval(`[...document.querySelectorAll("#events div")].map(d => d.textContent).join("\n")`)
+	events := p.until(5*time.Second, "the rollback in the events", `[...document.querySelectorAll("#events div")].map(d => d.textContent).join("\n")`,
+		func(s string) bool { return strings.Contains(s, "rolled_back") })
 	assert.Regexp(t, `(?m)rolled_back  step 2 of 3  0%  — guard: `, events, "events name steps as the step shown does")
 	assert.Regexp(t, `(?m)analysis  step 1 of 3  10%  pass  — `, events)
 	assert.Equal(t, "set before the rollout moved", p.eval(`window.rampMark || "reloaded"`))
