@@ -203,6 +203,7 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 		rt       rates
 		last     *admin.Event
 		shownErr string
+		endedAt  time.Time // when the phase was first seen done
 	)
 	for {
 		st, err := e.client.status(ctx)
@@ -233,7 +234,14 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 				return exitError, err
 			}
 			if done(st.Phase) {
-				return exitOK, r.Close()
+				// The closing event reaches the history a moment after
+				// the phase: wait for it, a little.
+				if endedAt.IsZero() {
+					endedAt = time.Now()
+				}
+				if last != nil && last.Kind == st.Phase || time.Since(endedAt) > 2*time.Second {
+					return exitOK, r.Close()
+				}
 			}
 		}
 		t := time.NewTimer(w.interval)
