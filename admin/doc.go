@@ -26,7 +26,9 @@
 // operation does not apply to the phase, 400 for a body that cannot be
 // read and 413 for one over 4 KiB. An abort waits until stable has all
 // traffic back, for at most Options.AbortTimeout; past it the answer is
-// 202 and the rollback goes on.
+// 202 and the rollback goes on. The other operations wait up to a second
+// for the rollout to act on them, so that the phase in the answer is the
+// one they led to.
 //
 // # Events and the timeline
 //

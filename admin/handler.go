@@ -28,6 +28,10 @@ const DefaultAbortTimeout = 30 * time.Second
 // MaxBodyBytes bounds the body an operation reads (the abort reason).
 const MaxBodyBytes = 4 << 10
 
+// opSettle bounds how long an operation's answer waits for the rollout to
+// change (an abort waits for the rollback itself).
+const opSettle = time.Second
+
 const (
 	sampleEvery = time.Second
 	maxSamples  = 600 // ten minutes of charts
@@ -97,7 +101,11 @@ func NewHandler(r *ramp.Rollout, opts Options) *Handler {
 	}
 	h := &Handler{rollout: r, opts: opts, want: sha256.Sum256([]byte(opts.Token)), mux: http.NewServeMux(), steps: []Step{}}
 	for _, s := range opts.Steps {
-		h.steps = append(h.steps, Step{Percent: s.Percent, DurationSeconds: s.Hold.Seconds()})
+		hold := s.EffectiveHold()
+		if hold == strategy.UntilPromoted {
+			hold = -time.Second
+		}
+		h.steps = append(h.steps, Step{Percent: s.Percent, DurationSeconds: hold.Seconds()})
 	}
 	h.mux.HandleFunc("GET /{$}", servePage)
 	h.mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, h.status()) })
@@ -146,7 +154,19 @@ func (h *Handler) serveOp(w http.ResponseWriter, req *http.Request, name string,
 		writeJSON(w, code, OpResult{Op: name, Error: msg})
 		return
 	}
+	changed := h.rollout.Changed()
 	code, err := op(req)
+	if err == nil && name != "abort" {
+		// The driver carries the operation out: wait a moment for it, so
+		// that the answer shows its effect rather than the phase before.
+		t := time.NewTimer(opSettle)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-req.Context().Done():
+		}
+		t.Stop()
+	}
 	switch {
 	case errors.Is(err, ramp.ErrPhase):
 		code = http.StatusConflict
@@ -226,10 +246,16 @@ func (h *Handler) abort(r *http.Request) (int, error) {
 }
 
 // cleanReason keeps a reason to one printable line of at most 500 runes.
+// Control characters become spaces; bidirectional overrides and isolates
+// go, so that a reason cannot reorder how the text around it reads on the
+// page or in a terminal.
 func cleanReason(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return ' '
+		case unicode.Is(unicode.Bidi_Control, r):
+			return -1
 		}
 		return r
 	}, s)

@@ -209,15 +209,27 @@ func TestOperationsFollowThePhase(t *testing.T) {
 		if code == http.StatusConflict {
 			assert.Contains(t, res.Error, "not allowed in this phase")
 		}
+		if code == http.StatusOK {
+			assert.Equal(t, c.then.String(), res.Phase, "case %d: the answer shows the operation's effect", i)
+		}
 		f.waitPhase(t, c.then)
 	}
-	// The history shows what happened, with the abort's reason.
-	st := f.status(t)
+	// The history shows what happened, with the abort's reason (events
+	// reach OnEvent a moment after the phase changes).
+	want := []string{"started", "step_started", "paused", "resumed", "promoted", "rolled_back", "retried"}
+	var st admin.Status
 	var kinds []string
-	for _, e := range st.History {
-		kinds = append(kinds, e.Kind)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st, kinds = f.status(t), nil
+		for _, e := range st.History {
+			kinds = append(kinds, e.Kind)
+		}
+		if len(kinds) >= len(want) && kinds[len(kinds)-1] == "retried" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	assert.Subset(t, kinds, []string{"started", "step_started", "paused", "resumed", "promoted", "rolled_back", "retried"})
+	assert.Subset(t, kinds, want)
 	require.NotEmpty(t, st.Revisions)
 	assert.Equal(t, "aborted via the admin API: latency up", st.Revisions[len(st.Revisions)-1].Reason)
 }
@@ -336,6 +348,12 @@ func TestStatus(t *testing.T) {
 	assert.LessOrEqual(t, last.Canary.Requests, int64(200))
 }
 
+func TestStepsShowTheirEffectiveHold(t *testing.T) {
+	f := newFixture(t, admin.Options{Steps: []strategy.Step{{Percent: 5}, {Percent: 50, Hold: strategy.UntilPromoted}, {Percent: 100, Hold: time.Minute}}})
+	assert.Equal(t, []admin.Step{{Percent: 5, DurationSeconds: strategy.DefaultHold.Seconds()}, {Percent: 50, DurationSeconds: -1}, {Percent: 100, DurationSeconds: 60}},
+		f.status(t).Steps)
+}
+
 func TestTimelineSamplesAtMostOnceASecond(t *testing.T) {
 	f := newFixture(t, admin.Options{})
 	for range 20 {
@@ -370,6 +388,7 @@ func TestPageMetricsHealthz(t *testing.T) {
 		return resp, string(b)
 	}
 	resp, body := get("/metrics")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "ramp_up 1\n", body)
 	resp, body = get("/healthz")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)

@@ -42,7 +42,8 @@ type Status struct {
 
 // Step is one step of the plan.
 type Step struct {
-	Percent         float64 `json:"percent"`
+	Percent float64 `json:"percent"`
+	// DurationSeconds is how long the step is held; -1 until promoted.
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 

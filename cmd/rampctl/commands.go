@@ -173,6 +173,9 @@ func (w *waitCmd) run(ctx context.Context, e *env) (int, error) {
 	}
 }
 
+// firstEvents is how many past events watch prints when it starts.
+const firstEvents = 20
+
 type watchCmd struct {
 	interval time.Duration
 	plain    bool
@@ -200,6 +203,7 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 		rt       rates
 		last     *admin.Event
 		shownErr string
+		endedAt  time.Time // when the phase was first seen done
 	)
 	for {
 		st, err := e.client.status(ctx)
@@ -216,7 +220,12 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 			}
 		default:
 			shownErr = ""
-			for _, ev := range newEvents(st.History, last) {
+			evs := newEvents(st.History, last)
+			if last == nil && len(evs) > firstEvents {
+				r.Println(fmt.Sprintf("… %d earlier events: rampctl history", len(evs)-firstEvents))
+				evs = evs[len(evs)-firstEvents:]
+			}
+			for _, ev := range evs {
 				r.Println(eventLine(ev, len(st.Steps)))
 				last = &ev
 			}
@@ -225,7 +234,14 @@ func (w *watchCmd) run(ctx context.Context, e *env) (int, error) {
 				return exitError, err
 			}
 			if done(st.Phase) {
-				return exitOK, r.Close()
+				// The closing event reaches the history a moment after
+				// the phase: wait for it, a little.
+				if endedAt.IsZero() {
+					endedAt = time.Now()
+				}
+				if last != nil && last.Kind == st.Phase || time.Since(endedAt) > 2*time.Second {
+					return exitOK, r.Close()
+				}
 			}
 		}
 		t := time.NewTimer(w.interval)

@@ -190,8 +190,14 @@ func TestRampctlAgainstCanaryproxy(t *testing.T) {
 
 	r = p.rampctl(t, nil, "get")
 	assert.Contains(t, r.stdout, "reason   aborted via the admin API: checkout errors up")
-	r = p.rampctl(t, nil, "history")
-	require.Equal(t, exitOK, r.code)
+	for deadline := time.Now().Add(5 * time.Second); ; { // events reach the history a moment after the phase
+		r = p.rampctl(t, nil, "history")
+		require.Equal(t, exitOK, r.code)
+		if strings.Contains(r.stdout, "rolled_back  ") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, want := range []string{`step_started +progressing +2 +50%`, `promoted +progressing +1 +10% .* promoted manually`, `paused +paused +2`, "resumed",
 		`rolled_back +rolled_back +2 +0% .* aborted via the admin API: checkout errors up`, `(?m)^v2 +v1 +rolled_back .* checkout errors up$`} {
 		assert.Regexp(t, want, r.stdout)

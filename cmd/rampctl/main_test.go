@@ -88,7 +88,7 @@ func TestStepTextAndSummary(t *testing.T) {
 		st   admin.Status
 		want string
 	}{
-		{admin.Status{Phase: "pending", Step: -1, Steps: steps}, "pending before step 1 of 3 canary 0%"},
+		{admin.Status{Phase: "pending", Step: -1, Steps: steps}, "pending no step yet canary 0%"},
 		{admin.Status{Phase: "progressing", Step: 1, Steps: steps, CanaryPercent: 50}, "progressing step 2 of 3 canary 50%"},
 		{admin.Status{Phase: "paused", Step: 0, Steps: steps, CanaryPercent: 10.5, Reason: "paused manually"}, `paused step 1 of 3 canary 10.5% reason "paused manually"`},
 		{admin.Status{Phase: "succeeded", Step: 0, Steps: steps, CanaryPercent: 100, LastVerdict: &admin.Verdict{Verdict: "pass"}}, "succeeded canary 100% verdict pass"},
@@ -96,4 +96,18 @@ func TestStepTextAndSummary(t *testing.T) {
 	} {
 		assert.Equal(t, c.want, summary(c.st))
 	}
+}
+
+func TestNewEvents(t *testing.T) {
+	ev := func(kind string, step int) admin.Event { return admin.Event{Kind: kind, Step: step} }
+	h := []admin.Event{ev("started", -1), ev("step_started", 0), ev("analysis", 0), ev("step_started", 1)}
+	assert.Equal(t, h, newEvents(h, nil), "the first read: all")
+	assert.Equal(t, h[2:], newEvents(h, &h[1]))
+	assert.Empty(t, newEvents(h, &h[3]), "nothing new")
+	gone := ev("paused", 7)
+	assert.Equal(t, h, newEvents(h, &gone), "the ring moved past the last one printed: all")
+	assert.Regexp(t, `^\d\d:\d\d:\d\d step_started step 2 of 3, canary 50%$`, eventLine(admin.Event{Kind: "step_started", Step: 1, CanaryPercent: 50}, 3))
+	assert.Contains(t, eventLine(admin.Event{Kind: "succeeded", Step: 0, CanaryPercent: 100}, 3), " succeeded, canary 100%")
+	assert.Contains(t, eventLine(admin.Event{Kind: "analysis", Step: 0, CanaryPercent: 10, Verdict: "fail", Reason: "5xx 3%"}, 3),
+		" analysis step 1 of 3, canary 10%, fail: 5xx 3%")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ramp-go/ramp/admin"
 	"github.com/ramp-go/ramp/internal/termview"
+	"github.com/ramp-go/ramp/strategy"
 )
 
 // rates turns successive cumulative counts into per-second request rates.
@@ -72,11 +73,11 @@ func eventLine(e admin.Event, steps int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", e.Time.Local().Format("15:04:05"), e.Kind)
 	if e.Step >= 0 && e.Kind != "succeeded" { // promoting fully skips steps
-		if steps > 0 {
-			fmt.Fprintf(&b, " step %d of %d", e.Step+1, steps)
-		} else {
-			fmt.Fprintf(&b, " step %d", e.Step+1)
+		text := e.StepText
+		if text == "" {
+			text = strategy.StepText(e.Step, steps)
 		}
+		b.WriteString(" " + text)
 	}
 	fmt.Fprintf(&b, ", canary %s", pct(e.CanaryPercent))
 	if e.Verdict != "" {
@@ -120,21 +121,13 @@ func summary(st admin.Status) string {
 	return b.String()
 }
 
-// stepText says where the rollout is in its plan, counting steps from 1;
+// stepText says where the rollout is in its plan (strategy.StepText);
 // nothing once it has succeeded (promoting fully skips steps).
 func stepText(st admin.Status) string {
-	n := len(st.Steps)
-	switch {
-	case st.Phase == "succeeded":
+	if st.Phase == "succeeded" {
 		return ""
-	case n == 0:
-		return fmt.Sprintf("step %d", st.Step+1)
-	case st.Step < 0:
-		return fmt.Sprintf("before step 1 of %d", n)
-	case st.Step >= n:
-		return fmt.Sprintf("after step %d of %d", n, n)
 	}
-	return fmt.Sprintf("step %d of %d", st.Step+1, n)
+	return strategy.StepText(st.Step, len(st.Steps))
 }
 
 func done(phase string) bool { return phase == "succeeded" || phase == "rolled_back" }
@@ -148,8 +141,12 @@ func panel(st admin.Status, now time.Time, perS map[string]float64) []string {
 
 	phase := strings.TrimSpace(st.Phase + "  " + stepText(st))
 	if !done(st.Phase) && st.Step >= 0 && st.Step < len(st.Steps) && !st.StepStartedAt.IsZero() {
-		hold := time.Duration(st.Steps[st.Step].DurationSeconds * float64(time.Second))
-		phase += fmt.Sprintf(", %v of %v", now.Sub(st.StepStartedAt).Truncate(time.Second), hold)
+		held := now.Sub(st.StepStartedAt).Truncate(time.Second)
+		if hold := st.Steps[st.Step].DurationSeconds; hold < 0 {
+			phase += fmt.Sprintf(", %v, held until promoted", held)
+		} else {
+			phase += fmt.Sprintf(", %v of %v", held, time.Duration(hold*float64(time.Second)))
+		}
 	}
 	lines = append(lines, "phase    "+phase)
 

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -149,7 +149,101 @@ func TestAbortGetsThroughAFloodedProxyPort(t *testing.T) {
 	}
 	select {
 	case <-c.exited:
-		t.Fatal(fmt.Sprintf("canaryproxy exited: %v", c.cmd.ProcessState))
+		t.Fatalf("canaryproxy exited: %v", c.cmd.ProcessState)
 	default:
+	}
+}
+
+// TestAbortGetsThroughAnAdminPortFullOfIdleConnections is the case that
+// starved the admin API before: hundreds of idle keep-alive connections,
+// and connections that never send a request, on the admin port itself.
+// The admin listener holds 32 at most and evicts the unused ones.
+func TestAbortGetsThroughAnAdminPortFullOfIdleConnections(t *testing.T) {
+	prlimit := integration.Binary(t, "prlimit")
+	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	c := startChild(t, []string{prlimit, "--nofile=256:256"},
+		"-stable", stable.URL, "-canary", canary.URL, "-steps", "10,50", "-step-duration", "1m", "-admin-token", "t")
+	addr := strings.TrimPrefix(c.admin, "http://")
+
+	// Opened all at once: the listener takes 32, the rest wait in the
+	// kernel's queue, their requests (if any) already sent.
+	var (
+		mu        sync.Mutex
+		held      []net.Conn
+		keptAlive int
+		wg        sync.WaitGroup
+	)
+	defer func() {
+		for _, hc := range held {
+			hc.Close()
+		}
+	}()
+	sem := make(chan struct{}, 64)
+	for i := range 300 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, conn)
+			mu.Unlock()
+			if i%2 == 1 {
+				return // never sends anything
+			}
+			// One request, then the connection stays open, idle.
+			conn.SetDeadline(time.Now().Add(3 * time.Second))
+			if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n"); err == nil {
+				if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					keptAlive++
+					mu.Unlock()
+				}
+			}
+			conn.SetDeadline(time.Time{})
+		}()
+	}
+	wg.Wait()
+	t.Logf("admin port: %d connections opened, %d of them idle after a request", len(held), keptAlive)
+	require.Greater(t, len(held), 250)
+
+	// Without eviction the 32 slots stay taken for 5s (no request) to 30s
+	// (idle), and the queue behind them holds the rest: a request would
+	// wait minutes, not the client's 10s.
+	adminClient := &http.Client{Timeout: 10 * time.Second}
+	var lat []time.Duration
+	for range 50 {
+		t0 := time.Now()
+		resp, err := adminClient.Get(c.admin + "/status")
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	t.Logf("admin GET /status with the admin port full: p50 %v, p99 %v over %d requests", lat[len(lat)/2], lat[len(lat)*99/100], len(lat))
+
+	req, err := http.NewRequest(http.MethodPost, c.admin+"/abort?reason=admin+flood", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer t")
+	resp, err := adminClient.Do(req)
+	require.NoError(t, err)
+	var res admin.OpResult
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&res))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "abort: %+v", res)
+	assert.Equal(t, "rolled_back", res.Phase)
+	code, from := get(t, c.proxy, nil)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "stable", from)
+	for _, out := range []string{c.stdout.String(), c.stderr.String()} {
+		assert.NotContains(t, out, "too many open files")
 	}
 }

@@ -1,41 +1,101 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 )
 
-// limitListener accepts at most n connections at a time: Accept waits for
-// one to close before taking the next. Connections beyond the bound wait
-// in the kernel's accept queue, where they cost the process no file
-// descriptor, so a flood of idle or slow clients on one listener cannot
-// use up the descriptors another listener (the admin API) or the
-// upstream connections need.
+// limitListener holds at most n connections at a time. Connections beyond
+// the bound wait in the kernel's accept queue, where they cost the process
+// no file descriptor, so a flood of idle or slow clients on one listener
+// cannot use up the descriptors another listener (the admin API) or the
+// upstream connections need. With evict set, a connection that arrives
+// when all n are taken makes room by evicting one that carries no request
+// (see connTracker), so idle connections cannot keep anyone out; it waits
+// for a slot only when every connection is busy.
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// evict, when set, closes one connection that carries no request
+	// and reports whether it did.
+	evict func() bool
 }
 
-func newLimitListener(l net.Listener, n int) *limitListener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+func newLimitListener(l net.Listener, n int, evict func() bool) *limitListener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{}), evict: evict}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	if l.evict == nil {
+		if err := l.wait(nil); err != nil {
+			return nil, err
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		return l.wrap(c), nil
 	}
+	// Evicting on demand only: take the connection first (one beyond the
+	// bound at most, while it waits for a slot), then make room for it.
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	if err := l.makeRoom(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return l.wrap(c), nil
+}
+
+func (l *limitListener) wrap(c net.Conn) net.Conn {
+	return &limitConn{Conn: c, release: func() { <-l.slots }}
+}
+
+// makeRoom takes a slot: a free one, or one an eviction frees; when every
+// connection is busy it waits, looking again every evictRetry as idle ones
+// age into being evictable.
+func (l *limitListener) makeRoom() error {
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return nil
+		case <-l.done:
+			return net.ErrClosed
+		default:
+		}
+		if l.evict() {
+			continue // its Close gave a slot back
+		}
+		t := time.NewTimer(evictRetry)
+		err := l.wait(t.C)
+		t.Stop()
+		if err != errRetry {
+			return err
+		}
+	}
+}
+
+var errRetry = errors.New("look again")
+
+// wait takes the next free slot; it returns errRetry when retry fires
+// first, net.ErrClosed when the listener is closed.
+func (l *limitListener) wait(retry <-chan time.Time) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-l.done:
+		return net.ErrClosed
+	case <-retry:
+		return errRetry
+	}
 }
 
 func (l *limitListener) Close() error {
@@ -111,31 +171,75 @@ func proxyConnLimit(maxConns, adminMaxConns int, nofile uint64) int {
 	return max(16, (int(nofile)-adminMaxConns-fdReserve)/2)
 }
 
-// unusedConns tracks the connections that have not yet sent a byte of a
-// request (http.StateNew), for closing them at shutdown.
-type unusedConns struct {
-	mu sync.Mutex
-	m  map[net.Conn]struct{}
+// connTracker knows which of a server's connections carry no request: those
+// that have sent nothing yet (http.StateNew) and idle keep-alive ones
+// (http.StateIdle). A full limitListener evicts the oldest of them to
+// take a new connection, and shutdown closes the unused ones at once.
+// Closing such a connection loses nothing: a keep-alive connection may be
+// closed at any time (a client retries its next request on a new one),
+// and one that has sent nothing has nothing in flight.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]trackedConn
+}
+
+type trackedConn struct {
+	state http.ConnState
+	since time.Time
 }
 
 // track is an http.Server.ConnState.
-func (u *unusedConns) track(c net.Conn, s http.ConnState) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if s != http.StateNew {
-		delete(u.m, c)
+func (t *connTracker) track(c net.Conn, s http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s != http.StateNew && s != http.StateIdle {
+		delete(t.conns, c)
 		return
 	}
-	if u.m == nil {
-		u.m = map[net.Conn]struct{}{}
+	if t.conns == nil {
+		t.conns = map[net.Conn]trackedConn{}
 	}
-	u.m[c] = struct{}{}
+	t.conns[c] = trackedConn{state: s, since: time.Now()}
 }
 
-func (u *unusedConns) closeAll() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for c := range u.m {
-		c.Close()
+// evictAfter is how long a connection must have carried no request before
+// it may be evicted: a client sends its request right after connecting,
+// and one just accepted must have the time to. evictRetry is how often a
+// full listener looks again for one to evict.
+const (
+	evictAfter = 500 * time.Millisecond
+	evictRetry = 100 * time.Millisecond
+)
+
+// evictOldest closes the connection that has carried no request for the
+// longest, at least evictAfter, and reports whether there was one.
+func (t *connTracker) evictOldest() bool {
+	t.mu.Lock()
+	var oldest net.Conn
+	at := time.Now().Add(-evictAfter)
+	for c, tc := range t.conns {
+		if !tc.since.After(at) {
+			oldest, at = c, tc.since
+		}
+	}
+	delete(t.conns, oldest)
+	t.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.Close() // gives its slot back
+	return true
+}
+
+// closeUnused closes the connections that never sent a request; http.Server
+// Shutdown would wait 5s for them (it closes idle ones itself).
+func (t *connTracker) closeUnused() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c, tc := range t.conns {
+		if tc.state == http.StateNew {
+			c.Close()
+			delete(t.conns, c)
+		}
 	}
 }

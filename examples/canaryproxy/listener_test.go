@@ -19,7 +19,7 @@ import (
 func TestLimitListener(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	l := newLimitListener(inner, 2)
+	l := newLimitListener(inner, 2, nil)
 	defer l.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -32,11 +32,9 @@ func TestLimitListener(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	var clients []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", inner.Addr().String())
 		require.NoError(t, err) // the kernel takes the third into its queue
-		clients = append(clients, c)
 		defer c.Close()
 	}
 	a, b := <-accepted, <-accepted
@@ -57,7 +55,7 @@ func TestLimitListener(t *testing.T) {
 	third.Close()
 
 	// Close ends an Accept that waits for a slot.
-	l2 := newLimitListener(mustListen(t), 1)
+	l2 := newLimitListener(mustListen(t), 1, nil)
 	c, err := net.Dial("tcp", l2.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
@@ -193,5 +191,96 @@ func TestWriteTimeoutCutsAStalledReaderNotAStream(t *testing.T) {
 		assert.Error(t, err, "the write to a client that does not read failed")
 	case <-time.After(10 * time.Second):
 		t.Fatal("a client that does not read held the response")
+	}
+}
+
+// A full listener makes room for a new connection by closing the oldest
+// that carries no request; connections in the middle of a request stay.
+func TestFullListenerEvictsUnusedConnections(t *testing.T) {
+	var tracker connTracker
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				time.Sleep(2 * evictAfter)
+			}
+			io.WriteString(w, "ok")
+		}),
+		ConnState: tracker.track,
+	}
+	ln := newLimitListener(mustListen(t), 3, tracker.evictOldest)
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+
+	// One connection busy with a slow request, one idle after a request,
+	// one that never sends anything: the listener is full.
+	slowDone := make(chan error, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Get("http://" + addr + "/slow")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		slowDone <- err
+	}()
+	idle := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	resp, err := idle.Get("http://" + addr + "/")
+	require.NoError(t, err)
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	silent, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer silent.Close()
+	time.Sleep(evictAfter + 50*time.Millisecond) // all three accepted, and unused long enough
+
+	// Two more clients get in, keeping their connections: each evicts the
+	// oldest unused connection (the idle one, then the silent one; the
+	// first new client's is too young).
+	for i := range 2 {
+		c := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+		resp, err := c.Get("http://" + addr + "/")
+		require.NoError(t, err, "client %d", i)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "ok", string(b))
+		defer c.CloseIdleConnections()
+	}
+	require.NoError(t, <-slowDone, "the request in flight was not evicted")
+	silent.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = silent.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "the silent connection was closed")
+}
+
+// Nothing is evicted without a connection waiting for room.
+func TestNoEvictionWithoutDemand(t *testing.T) {
+	var tracker connTracker
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ConnState: tracker.track}
+	ln := newLimitListener(mustListen(t), 2, tracker.evictOldest)
+	go srv.Serve(ln)
+	defer srv.Close()
+	var conns []*bufio.Reader
+	var raw []net.Conn
+	ask := func(i int) error {
+		if _, err := io.WriteString(raw[i], "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(conns[i], nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	for i := range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		raw, conns = append(raw, c), append(conns, bufio.NewReader(c))
+		require.NoError(t, ask(i))
+	}
+	time.Sleep(2 * evictAfter) // both idle, old enough to be evicted, the listener full
+	for i := range 2 {
+		require.NoError(t, raw[i].SetDeadline(time.Now().Add(5*time.Second)))
+		assert.NoError(t, ask(i), "connection %d still open", i)
 	}
 }

@@ -75,11 +75,15 @@
 // hold an upstream connection too): 208 at 512 open files, 9,952 at
 // 20,000. So a flood of idle or slow clients on the proxy port can neither
 // starve the admin API, which an abort needs, nor the upstream connections
-// of the requests being served. Every phase of a connection is timed: its
-// headers (10s; 5s on the admin port), the whole request (-read-timeout), each write
-// of the response (-write-timeout: a response that keeps flowing, such as
-// a download or server-sent events, is never cut), and idleness between
-// requests (-idle-timeout; 30s on the admin port).
+// of the requests being served. A full listener makes room by closing the
+// connection that has carried no request for longest (an idle keep-alive
+// one, or one that has sent nothing for half a second), so idle
+// connections cannot keep anyone out, on either port. Every phase of a
+// connection is timed: its headers (10s; 5s on the admin port), the whole
+// request (-read-timeout), each write of the response (-write-timeout: a
+// response that keeps flowing, such as a download or server-sent events,
+// is never cut), and idleness between requests (-idle-timeout; 30s on the
+// admin port).
 //
 // # Admin API
 //
@@ -188,10 +192,11 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 		return 1
 	}
 	proxySrv, adminSrv := p.servers()
-	var unused unusedConns
-	proxySrv.ConnState, adminSrv.ConnState = unused.track, unused.track
+	var proxyConns, adminConns connTracker
+	proxySrv.ConnState, adminSrv.ConnState = proxyConns.track, adminConns.track
 	maxConns := proxyConnLimit(p.cfg.maxConns, p.cfg.adminMaxConns, openFileLimit())
-	proxyLn, adminLn = newLimitListener(proxyLn, maxConns), newLimitListener(adminLn, p.cfg.adminMaxConns)
+	proxyLn = newLimitListener(proxyLn, maxConns, proxyConns.evictOldest)
+	adminLn = newLimitListener(adminLn, p.cfg.adminMaxConns, adminConns.evictOldest)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- fmt.Errorf("-listen: %w", proxySrv.Serve(proxyLn)) }()
 	go func() { serveErr <- fmt.Errorf("-admin: %w", adminSrv.Serve(adminLn)) }()
@@ -234,7 +239,8 @@ func (p *proxy) serve(ctx context.Context, stderr io.Writer, ready func(proxyAdd
 	}
 	// Shutdown would wait 5s for connections that never sent a request
 	// (a client's spare keep-alive dial): they carry nothing to drain.
-	unused.closeAll()
+	proxyConns.closeUnused()
+	adminConns.closeUnused()
 	cutOff := false
 	for range servers {
 		cutOff = <-drained != nil || cutOff

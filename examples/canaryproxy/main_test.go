@@ -268,6 +268,10 @@ func TestPromotesHealthyCanary(t *testing.T) {
 
 	st := in.waitPhase(t, 10*time.Second, "succeeded")
 	took := time.Since(began)
+	// The events reach the history a moment after the phase changes.
+	st = in.waitFor(t, 5*time.Second, "succeeded in the history", func(st admin.Status) bool {
+		return len(st.History) > 0 && st.History[len(st.History)-1].Kind == "succeeded"
+	})
 	l.end()
 	assert.GreaterOrEqual(t, took, 600*time.Millisecond, "two steps of 300ms each")
 	assert.Equal(t, 100.0, st.CanaryPercent)

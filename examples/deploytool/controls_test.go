@@ -259,7 +259,7 @@ func TestLockBetweenProcesses(t *testing.T) {
 	var seen []string
 	for lines.Scan() {
 		seen = append(seen, lines.Text())
-		if strings.Contains(lines.Text(), "step 1/3") {
+		if strings.Contains(lines.Text(), "step 1 of 3") {
 			break
 		}
 	}
@@ -321,7 +321,7 @@ func TestWindowClosingMidRolloutHolds(t *testing.T) {
 	require.Greater(t, open, held)
 	between := out[held:open]
 	assert.NotContains(t, between, "gets ", "no step starts while the window is closed")
-	assert.Contains(t, out[open:], "step 3/3")
+	assert.Contains(t, out[open:], "step 3 of 3")
 	assert.GreaterOrEqual(t, r.took, 3*time.Second, "the run waited for the window")
 }
 

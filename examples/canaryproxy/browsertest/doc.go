@@ -3,7 +3,9 @@
 // chromedp, during a real rollout through a canaryproxy process.
 //
 // It is a module of its own so that chromedp, and the Go version it needs,
-// stay out of the core module's go.mod. Run it from this directory:
+// stay out of the core module's go.mod; the repository's go.work lists it
+// (the root's "go test ./..." does not reach it). Run it from this
+// directory, as .ci/run does:
 //
 //	go test -race ./...
 //
