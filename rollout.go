@@ -182,6 +182,13 @@ func (c *Config) validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
+	c.validateVersions(bad)
+	c.validateParts(bad)
+	c.validateLimits(bad)
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateVersions(bad func(string, ...any)) {
 	for _, v := range []struct{ field, val string }{{"stable", c.Stable}, {"canary", c.Canary}} {
 		switch {
 		case v.val == "":
@@ -195,6 +202,9 @@ func (c *Config) validate() error {
 	if c.Stable != "" && c.Stable == c.Canary {
 		bad("canary: %q is the same as stable", c.Canary)
 	}
+}
+
+func (c *Config) validateParts(bad func(string, ...any)) {
 	if c.Strategy == nil {
 		bad("strategy: missing")
 	} else if err := validateAny(c.Strategy); err != nil {
@@ -205,6 +215,18 @@ func (c *Config) validate() error {
 	if c.Router == nil {
 		bad("router: missing")
 	}
+	if c.OnRestart != Resume && c.OnRestart != RollBack {
+		bad("on restart: %d is not a restart policy", int(c.OnRestart))
+	}
+	if c.OnPlanChange < RefusePlanChange || c.OnPlanChange > RollBackPlanChange {
+		bad("on plan change: %d is not a plan change policy", int(c.OnPlanChange))
+	}
+	if c.WindowClosed != RefuseClosedWindow && c.WindowClosed != WaitForWindow {
+		bad("window closed: %d is not a window policy", int(c.WindowClosed))
+	}
+}
+
+func (c *Config) validateLimits(bad func(string, ...any)) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -223,16 +245,6 @@ func (c *Config) validate() error {
 			bad("rollback steps[%d]: %v does not decrease from %v", i, p, c.RollbackSteps[i-1])
 		}
 	}
-	if c.OnRestart != Resume && c.OnRestart != RollBack {
-		bad("on restart: %d is not a restart policy", int(c.OnRestart))
-	}
-	if c.OnPlanChange < RefusePlanChange || c.OnPlanChange > RollBackPlanChange {
-		bad("on plan change: %d is not a plan change policy", int(c.OnPlanChange))
-	}
-	if c.WindowClosed != RefuseClosedWindow && c.WindowClosed != WaitForWindow {
-		bad("window closed: %d is not a window policy", int(c.WindowClosed))
-	}
-	return errors.Join(errs...)
 }
 
 // validateComponents checks every trigger, the gate and every analyzer
