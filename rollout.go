@@ -71,14 +71,17 @@ type Rollout struct {
 // invalid, is an error naming the store and the field: state is never
 // silently reset.
 func New(ctx context.Context, cfg Config) (*Rollout, error) {
-	if err := cfg.validate(); err != nil {
+	err := cfg.validate()
+	var plan Plan
+	if cfg.Strategy != nil && validateAny(cfg.Strategy) == nil {
+		var planSteps []strategy.Step
+		plan, planSteps = planOf(&cfg)
+		err = errors.Join(err, cfg.validateComponents(plan, planSteps))
+	}
+	if err != nil {
 		return nil, err
 	}
 	cfg.defaults()
-	plan, planSteps := planOf(&cfg)
-	if err := cfg.validateComponents(plan, planSteps); err != nil {
-		return nil, err
-	}
 	st := State{Version: StateVersion, Stable: cfg.Stable, Canary: cfg.Canary, Phase: Pending, Step: -1}
 	m := newMachine(&cfg, plan, st)
 	if cfg.Store != nil {
