@@ -493,10 +493,7 @@ func (m *machine) enterStep(resumed bool) {
 // inHold: the step's route is confirmed; the hold begins.
 func (m *machine) inHold() {
 	m.stage = stHold
-	m.holdEnd = m.st.StepStartedAt.Add(m.hold)
-	if m.st.Phase == Paused && !m.st.PausedAt.IsZero() {
-		m.holdEnd = m.holdEnd.Add(m.now.Sub(m.st.PausedAt))
-	}
+	m.holdEnd = m.st.StepStartedAt.Add(m.hold) // a pause in force is added when it ends (resume)
 	if m.step.Analysis != nil {
 		m.nextMeasure = m.now.Add(m.step.Analysis.InitialDelay)
 	}

@@ -65,7 +65,9 @@ func (m *machine) resume() {
 	}
 	m.transition(Progressing)
 	m.st.PausedAt, m.st.PauseReason = time.Time{}, ""
-	m.st.StepStartedAt = m.st.StepStartedAt.Add(pausedFor)
+	if !m.st.StepStartedAt.IsZero() {
+		m.st.StepStartedAt = m.st.StepStartedAt.Add(pausedFor)
+	}
 	m.holdEnd = m.holdEnd.Add(pausedFor)
 	if !m.dueAt.IsZero() {
 		m.dueAt = m.now
