@@ -531,7 +531,7 @@ func (r *Rollout) fire(id uint64, reason string) {
 // Config.Lock is held by another, an error wrapping ErrWindowClosed for a
 // new rollout outside its window (Config.WindowClosed), and an error
 // wrapping ErrStore when a save failed.
-func (r *Rollout) Run(ctx context.Context) error {
+func (r *Rollout) Run(ctx context.Context) (err error) {
 	r.mu.Lock()
 	if r.broken != nil || r.running {
 		defer r.mu.Unlock()
@@ -548,7 +548,11 @@ func (r *Rollout) Run(ctx context.Context) error {
 		if err := r.cfg.Lock.TryAcquire(ctx, r.holder()); err != nil {
 			return fmt.Errorf("ramp: deploy lock: %w", err)
 		}
-		defer r.cfg.Lock.Release(context.WithoutCancel(ctx))
+		defer func() {
+			if rerr := r.cfg.Lock.Release(context.WithoutCancel(ctx)); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("ramp: release deploy lock: %w", rerr))
+			}
+		}()
 	}
 	if err := r.checkWindow(); err != nil {
 		return err
