@@ -403,7 +403,10 @@ func (m *machine) stop() {
 	if m.inForward() {
 		m.transition(m.st.Phase) // results still coming belong to the stopped Run
 	}
-	m.stage, m.winAt, m.retryAt = stIdle, time.Time{}, time.Time{}
+	m.stage, m.winAt = stIdle, time.Time{}
+	if m.st.Phase != RollingBack {
+		m.retryAt = time.Time{} // a rollback's retry goes on with whoever drives next
+	}
 }
 
 // --- moving forward ---

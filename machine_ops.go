@@ -419,6 +419,9 @@ func (m *machine) rollback(reason string) {
 			m.st.Reasons = append(m.st.Reasons, reason)
 			m.save()
 		}
+		if !m.applying && m.retryAt.IsZero() && m.rampAt.IsZero() {
+			m.rollbackNext() // nothing was carrying it on (its Run stopped)
+		}
 		return
 	}
 	m.fromFinal = m.st.Phase == Succeeded

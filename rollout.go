@@ -408,7 +408,7 @@ func (r *Rollout) ensureDriver(ctx context.Context) {
 	end := r.takeWheel()
 	go func() {
 		defer r.letGo(end)
-		_ = r.drive(context.WithoutCancel(ctx), false)
+		_ = r.drive(context.WithoutCancel(ctx), untilIdle)
 	}()
 }
 
@@ -416,14 +416,14 @@ func (r *Rollout) ensureDriver(ctx context.Context) {
 // driver already runs (it then does).
 func (r *Rollout) drainOutbox(ctx context.Context) {
 	r.mu.Lock()
-	if r.driving || r.broken != nil || (len(r.outbox) == 0 && !r.m.busy()) {
+	if r.driving || r.broken != nil || len(r.outbox) == 0 {
 		r.mu.Unlock()
 		return
 	}
 	end := r.takeWheel()
 	r.mu.Unlock()
 	defer r.letGo(end)
-	_ = r.drive(context.WithoutCancel(ctx), false)
+	_ = r.drive(context.WithoutCancel(ctx), untilEmpty)
 }
 
 // takeWheel marks a driver as running (r.mu held).
@@ -616,7 +616,7 @@ func (r *Rollout) runDriving(ctx context.Context) error {
 	}
 	tctx, stopTriggers := context.WithCancel(ctx)
 	wg := r.startTriggers(tctx, id)
-	err := r.drive(ctx, true)
+	err := r.drive(ctx, untilEnded)
 	_ = r.input(inStop{})
 	r.letGo(end)
 	// The rollout is over (or stopped): operations on it need not wait
