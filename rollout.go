@@ -412,18 +412,32 @@ func (r *Rollout) ensureDriver(ctx context.Context) {
 	}()
 }
 
-// drainOutbox carries out what is left to do, on this goroutine, unless a
-// driver already runs (it then does).
+// drainOutbox carries out what is queued, on this goroutine, after any
+// driver that runs has let go (it may be an operation's, started while the
+// triggers wound down).
 func (r *Rollout) drainOutbox(ctx context.Context) {
-	r.mu.Lock()
-	if r.driving || r.broken != nil || len(r.outbox) == 0 {
+	for {
+		r.mu.Lock()
+		if r.driving {
+			end := r.driverEnd
+			r.mu.Unlock()
+			select {
+			case <-end:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		if r.broken != nil || len(r.outbox) == 0 {
+			r.mu.Unlock()
+			return
+		}
+		end := r.takeWheel()
 		r.mu.Unlock()
+		_ = r.drive(context.WithoutCancel(ctx), untilEmpty)
+		r.letGo(end)
 		return
 	}
-	end := r.takeWheel()
-	r.mu.Unlock()
-	defer r.letGo(end)
-	_ = r.drive(context.WithoutCancel(ctx), untilEmpty)
 }
 
 // takeWheel marks a driver as running (r.mu held).
