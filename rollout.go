@@ -512,12 +512,6 @@ func (r *Rollout) Retry(ctx context.Context) error {
 // recorded in the history, and the rollout ends rolled back with the
 // reason saying where it went; Status().Live names the version.
 func (r *Rollout) RollbackTo(ctx context.Context, version string) error {
-	r.mu.Lock()
-	driving := r.driving
-	r.mu.Unlock()
-	if driving {
-		return fmt.Errorf("%w: rollback to %q in phase %s: abort the rollout first", ErrPhase, version, r.Status().Phase)
-	}
 	if err := r.input(inRollbackTo{version: version}); err != nil {
 		return err
 	}
