@@ -59,10 +59,18 @@ func (r *Rollout) next() (effect, bool) {
 	return e, true
 }
 
-// drive carries out effects until there is nothing left to do: for a Run
-// (run) until the rollout has ended, otherwise (an Abort or an operation
-// with no Run) until no rollback or Apply is in progress.
-func (r *Rollout) drive(ctx context.Context, run bool) error {
+// driveUntil says when a driver is done.
+type driveUntil int
+
+const (
+	untilEnded driveUntil = iota // a Run: the rollout has ended
+	untilIdle                    // an operation with no Run: no rollback or Apply in progress
+	untilEmpty                   // what is queued is carried out
+)
+
+// drive carries out effects until there is nothing left to do (see
+// driveUntil).
+func (r *Rollout) drive(ctx context.Context, until driveUntil) error {
 	w := &workCtx{}
 	w.renew(ctx)
 	defer w.cancel()
@@ -93,7 +101,7 @@ func (r *Rollout) drive(ctx context.Context, run bool) error {
 			}
 			continue
 		}
-		if r.finished(run) {
+		if r.finished(until) {
 			r.mu.Unlock()
 			return nil
 		}
@@ -131,13 +139,16 @@ func (w *workCtx) renew(parent context.Context) {
 	w.ctx, w.cancel = context.WithCancel(parent)
 }
 
-// finished: this driver has nothing more to do (r.mu held).
-func (r *Rollout) finished(run bool) bool {
-	if run {
+// finished: this driver has nothing more to do (r.mu held, outbox empty).
+func (r *Rollout) finished(until driveUntil) bool {
+	switch until {
+	case untilEnded:
 		retried := r.m.st.Phase == Pending && r.m.stage != stWindow
 		return (r.m.st.Phase.Done() || retried) && !r.m.applying
+	case untilIdle:
+		return !r.m.busy()
 	}
-	return !r.m.busy()
+	return true
 }
 
 // exec carries out one effect.

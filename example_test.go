@@ -8,6 +8,7 @@ import (
 
 	"github.com/ramp-go/ramp"
 	"github.com/ramp-go/ramp/analysis"
+	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"
 )
@@ -36,44 +37,71 @@ func (p *printRouter) Current(context.Context) (traffic.Route, error) {
 	return p.cur, nil
 }
 
-// A canary rollout 10% → 50% → 100%: every step is held briefly and must
-// pass its analysis before the next.
+// A canary rollout 10% → 50% → 100% with five-minute holds, tested on a
+// fake clock: every step is held and must pass its analysis before the
+// next, and the test never sleeps through a hold.
 func Example() {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	healthy := analysis.AnalyzerFunc(func(ctx context.Context, q analysis.Query) (analysis.Result, error) {
 		return analysis.Result{Verdict: analysis.Pass, Reason: "canary 5xx rate 0.00% ≤ limit 1.00%"}, nil
 	})
-	check := &strategy.Analysis{Policy: analysis.Policy{Interval: 5 * time.Millisecond}}
-	steps := []strategy.Step{
-		{Percent: 10, Hold: 10 * time.Millisecond, Analysis: check},
-		{Percent: 50, Hold: 10 * time.Millisecond, Analysis: check},
+	check := &strategy.Analysis{Policy: analysis.Policy{Interval: time.Minute, Count: 3}}
+	analysed := make(chan struct{}, 100)
+	steps, err := strategy.ParseSteps("10:5m,50:5m") // share:hold
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range steps {
+		steps[i].Analysis = check
 	}
 	r, err := ramp.New(context.Background(), ramp.Config{
-		Stable: "v1",
-		Canary: "v2",
-		Strategy: strategy.Func(func(p strategy.Progress) (strategy.Step, bool) {
-			if p.Index >= len(steps) {
-				return strategy.Step{}, true // done: promote fully
-			}
-			return steps[p.Index], false
-		}),
+		Stable: "v1", Canary: "v2",
+		Strategy: strategy.Canary{Steps: steps},
 		Router:   &printRouter{},
 		Analyzer: healthy,
+		Clock:    clk,
+		OnEvent: func(e ramp.Event) {
+			switch e.Kind {
+			case ramp.EventStepStarted:
+				fmt.Printf("%s: v2 gets %.0f%%\n", strategy.StepText(e.Step, e.Steps), e.Percent)
+			case ramp.EventAnalysis:
+				analysed <- struct{}{}
+			}
+		},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	if err := r.Run(context.Background()); err != nil {
-		fmt.Println(err)
-		return
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	// A measurement a minute: after each, move time on by a minute.
+	for running := true; running; {
+		select {
+		case <-analysed:
+			if err := clk.BlockUntil(context.Background(), 1); err != nil {
+				fmt.Println(err)
+				return
+			}
+			clk.Advance(time.Minute)
+		case err := <-done:
+			if err != nil {
+				fmt.Println(err)
+				return
+			}
+			running = false
+		}
 	}
 	st := r.Status()
-	fmt.Println("phase:", st.Phase, "| last verdict:", st.LastResult.Verdict)
+	fmt.Println("phase:", st.Phase, "| last verdict:", st.LastResult.Verdict, "| took", st.FinishedAt.Sub(st.StartedAt), st.Reason)
 	// Output:
 	// route: v2 10.00%, v1 90.00%
+	// step 1 of 2: v2 gets 10%
 	// route: v2 50.00%, v1 50.00%
+	// step 2 of 2: v2 gets 50%
 	// route: v2 100.00%, v1 0.00%
-	// phase: succeeded | last verdict: pass
+	// phase: succeeded | last verdict: pass | took 10m0s
 }
 
 // Abort returns all traffic to the stable version and records why.

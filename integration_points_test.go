@@ -333,3 +333,19 @@ func TestRestartMidStepKeepsHoldNotMeasurements(t *testing.T) {
 	assert.GreaterOrEqual(t, calls, 3)
 	mu.Unlock()
 }
+
+func TestConfigValidationOfPolicies(t *testing.T) {
+	_, err := New(bg, Config{Stable: "v1", Canary: "v2", Strategy: heldSteps(10), Router: newFakeRouter(),
+		OnRestart: 7, OnPlanChange: 9, WindowClosed: 5, WindowRecheck: -time.Second,
+		Triggers: []rollback.Trigger{nil}})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	for _, want := range []string{
+		"on restart: 7 is not a restart policy",
+		"on plan change: 9 is not a plan change policy",
+		"window closed: 5 is not a window policy",
+		"window recheck: -1s is negative",
+		"triggers[0]: nil",
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}

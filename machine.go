@@ -403,7 +403,10 @@ func (m *machine) stop() {
 	if m.inForward() {
 		m.transition(m.st.Phase) // results still coming belong to the stopped Run
 	}
-	m.stage, m.winAt, m.retryAt = stIdle, time.Time{}, time.Time{}
+	m.stage, m.winAt = stIdle, time.Time{}
+	if m.st.Phase != RollingBack {
+		m.retryAt = time.Time{} // a rollback's retry goes on with whoever drives next
+	}
 }
 
 // --- moving forward ---
@@ -493,10 +496,7 @@ func (m *machine) enterStep(resumed bool) {
 // inHold: the step's route is confirmed; the hold begins.
 func (m *machine) inHold() {
 	m.stage = stHold
-	m.holdEnd = m.st.StepStartedAt.Add(m.hold)
-	if m.st.Phase == Paused && !m.st.PausedAt.IsZero() {
-		m.holdEnd = m.holdEnd.Add(m.now.Sub(m.st.PausedAt))
-	}
+	m.holdEnd = m.st.StepStartedAt.Add(m.hold) // a pause in force is added when it ends (resume)
 	if m.step.Analysis != nil {
 		m.nextMeasure = m.now.Add(m.step.Analysis.InitialDelay)
 	}

@@ -65,7 +65,9 @@ func (m *machine) resume() {
 	}
 	m.transition(Progressing)
 	m.st.PausedAt, m.st.PauseReason = time.Time{}, ""
-	m.st.StepStartedAt = m.st.StepStartedAt.Add(pausedFor)
+	if !m.st.StepStartedAt.IsZero() {
+		m.st.StepStartedAt = m.st.StepStartedAt.Add(pausedFor)
+	}
 	m.holdEnd = m.holdEnd.Add(pausedFor)
 	if !m.dueAt.IsZero() {
 		m.dueAt = m.now
@@ -416,6 +418,9 @@ func (m *machine) rollback(reason string) {
 		if !slices.Contains(m.st.Reasons, reason) {
 			m.st.Reasons = append(m.st.Reasons, reason)
 			m.save()
+		}
+		if !m.applying && m.retryAt.IsZero() && m.rampAt.IsZero() {
+			m.rollbackNext() // nothing was carrying it on (its Run stopped)
 		}
 		return
 	}

@@ -378,7 +378,7 @@ func TestModel(t *testing.T) {
 	for seed := range uint64(sequences) {
 		w := newModelWorld(t, seed)
 		w.start()
-		n := 20 + w.rnd.IntN(60)
+		n := 15 + w.rnd.IntN(36)
 		for range n {
 			w.step()
 		}

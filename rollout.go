@@ -71,14 +71,17 @@ type Rollout struct {
 // invalid, is an error naming the store and the field: state is never
 // silently reset.
 func New(ctx context.Context, cfg Config) (*Rollout, error) {
-	if err := cfg.validate(); err != nil {
+	err := cfg.validate()
+	var plan Plan
+	if cfg.Strategy != nil && validateAny(cfg.Strategy) == nil {
+		var planSteps []strategy.Step
+		plan, planSteps = planOf(&cfg)
+		err = errors.Join(err, cfg.validateComponents(plan, planSteps))
+	}
+	if err != nil {
 		return nil, err
 	}
 	cfg.defaults()
-	plan, planSteps := planOf(&cfg)
-	if err := cfg.validateComponents(plan, planSteps); err != nil {
-		return nil, err
-	}
 	st := State{Version: StateVersion, Stable: cfg.Stable, Canary: cfg.Canary, Phase: Pending, Step: -1}
 	m := newMachine(&cfg, plan, st)
 	if cfg.Store != nil {
@@ -182,6 +185,13 @@ func (c *Config) validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
+	c.validateVersions(bad)
+	c.validateParts(bad)
+	c.validateLimits(bad)
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateVersions(bad func(string, ...any)) {
 	for _, v := range []struct{ field, val string }{{"stable", c.Stable}, {"canary", c.Canary}} {
 		switch {
 		case v.val == "":
@@ -195,6 +205,9 @@ func (c *Config) validate() error {
 	if c.Stable != "" && c.Stable == c.Canary {
 		bad("canary: %q is the same as stable", c.Canary)
 	}
+}
+
+func (c *Config) validateParts(bad func(string, ...any)) {
 	if c.Strategy == nil {
 		bad("strategy: missing")
 	} else if err := validateAny(c.Strategy); err != nil {
@@ -205,6 +218,18 @@ func (c *Config) validate() error {
 	if c.Router == nil {
 		bad("router: missing")
 	}
+	if c.OnRestart != Resume && c.OnRestart != RollBack {
+		bad("on restart: %d is not a restart policy", int(c.OnRestart))
+	}
+	if c.OnPlanChange < RefusePlanChange || c.OnPlanChange > RollBackPlanChange {
+		bad("on plan change: %d is not a plan change policy", int(c.OnPlanChange))
+	}
+	if c.WindowClosed != RefuseClosedWindow && c.WindowClosed != WaitForWindow {
+		bad("window closed: %d is not a window policy", int(c.WindowClosed))
+	}
+}
+
+func (c *Config) validateLimits(bad func(string, ...any)) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -223,16 +248,6 @@ func (c *Config) validate() error {
 			bad("rollback steps[%d]: %v does not decrease from %v", i, p, c.RollbackSteps[i-1])
 		}
 	}
-	if c.OnRestart != Resume && c.OnRestart != RollBack {
-		bad("on restart: %d is not a restart policy", int(c.OnRestart))
-	}
-	if c.OnPlanChange < RefusePlanChange || c.OnPlanChange > RollBackPlanChange {
-		bad("on plan change: %d is not a plan change policy", int(c.OnPlanChange))
-	}
-	if c.WindowClosed != RefuseClosedWindow && c.WindowClosed != WaitForWindow {
-		bad("window closed: %d is not a window policy", int(c.WindowClosed))
-	}
-	return errors.Join(errs...)
 }
 
 // validateComponents checks every trigger, the gate and every analyzer
@@ -393,22 +408,36 @@ func (r *Rollout) ensureDriver(ctx context.Context) {
 	end := r.takeWheel()
 	go func() {
 		defer r.letGo(end)
-		_ = r.drive(context.WithoutCancel(ctx), false)
+		_ = r.drive(context.WithoutCancel(ctx), untilIdle)
 	}()
 }
 
-// drainOutbox carries out what is left to do, on this goroutine, unless a
-// driver already runs (it then does).
+// drainOutbox carries out what is queued, on this goroutine, after any
+// driver that runs has let go (it may be an operation's, started while the
+// triggers wound down).
 func (r *Rollout) drainOutbox(ctx context.Context) {
-	r.mu.Lock()
-	if r.driving || r.broken != nil || (len(r.outbox) == 0 && !r.m.busy()) {
+	for {
+		r.mu.Lock()
+		if r.driving {
+			end := r.driverEnd
+			r.mu.Unlock()
+			select {
+			case <-end:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		if r.broken != nil || len(r.outbox) == 0 {
+			r.mu.Unlock()
+			return
+		}
+		end := r.takeWheel()
 		r.mu.Unlock()
+		_ = r.drive(context.WithoutCancel(ctx), untilEmpty)
+		r.letGo(end)
 		return
 	}
-	end := r.takeWheel()
-	r.mu.Unlock()
-	defer r.letGo(end)
-	_ = r.drive(context.WithoutCancel(ctx), false)
 }
 
 // takeWheel marks a driver as running (r.mu held).
@@ -483,12 +512,6 @@ func (r *Rollout) Retry(ctx context.Context) error {
 // recorded in the history, and the rollout ends rolled back with the
 // reason saying where it went; Status().Live names the version.
 func (r *Rollout) RollbackTo(ctx context.Context, version string) error {
-	r.mu.Lock()
-	driving := r.driving
-	r.mu.Unlock()
-	if driving {
-		return fmt.Errorf("%w: rollback to %q in phase %s: abort the rollout first", ErrPhase, version, r.Status().Phase)
-	}
 	if err := r.input(inRollbackTo{version: version}); err != nil {
 		return err
 	}
@@ -516,7 +539,7 @@ func (r *Rollout) fire(id uint64, reason string) {
 // Config.Lock is held by another, an error wrapping ErrWindowClosed for a
 // new rollout outside its window (Config.WindowClosed), and an error
 // wrapping ErrStore when a save failed.
-func (r *Rollout) Run(ctx context.Context) error {
+func (r *Rollout) Run(ctx context.Context) (err error) {
 	r.mu.Lock()
 	if r.broken != nil || r.running {
 		defer r.mu.Unlock()
@@ -533,7 +556,11 @@ func (r *Rollout) Run(ctx context.Context) error {
 		if err := r.cfg.Lock.TryAcquire(ctx, r.holder()); err != nil {
 			return fmt.Errorf("ramp: deploy lock: %w", err)
 		}
-		defer r.cfg.Lock.Release(context.WithoutCancel(ctx))
+		defer func() {
+			if rerr := r.cfg.Lock.Release(context.WithoutCancel(ctx)); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("ramp: release deploy lock: %w", rerr))
+			}
+		}()
 	}
 	if err := r.checkWindow(); err != nil {
 		return err
@@ -597,7 +624,7 @@ func (r *Rollout) runDriving(ctx context.Context) error {
 	}
 	tctx, stopTriggers := context.WithCancel(ctx)
 	wg := r.startTriggers(tctx, id)
-	err := r.drive(ctx, true)
+	err := r.drive(ctx, untilEnded)
 	_ = r.input(inStop{})
 	r.letGo(end)
 	// The rollout is over (or stopped): operations on it need not wait

@@ -417,3 +417,28 @@ func TestOldTriggerCannotReachRetriedRollout(t *testing.T) {
 	assert.Equal(t, Progressing, h.r.Status().Phase)
 	assert.Empty(t, h.r.Status().Reasons)
 }
+
+// A rollback whose Run stopped while the router kept failing is carried on
+// by the next Abort.
+func TestAbortCarriesOnAStoppedRollback(t *testing.T) {
+	h := newHarness(t, steps(strategy.Step{Percent: 10, Hold: strategy.UntilPromoted}), nil)
+	h.start()
+	h.until(h.atStep(0))
+	h.router.mu.Lock()
+	h.router.failAll = errors.New("haproxy socket gone")
+	h.router.mu.Unlock()
+	h.fire("guard: 5xx")
+	h.until(func() bool { return h.count(EventRouterError) >= 1 })
+	h.stop() // the host stops driving while the router fails
+	h.router.mu.Lock()
+	h.router.failAll = nil
+	h.router.mu.Unlock()
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.r.Abort(ctx, "operator") }()
+	h.pump(time.Second, func() bool { return h.r.Status().Phase == RolledBack })
+	require.NoError(t, <-done)
+	assert.Equal(t, 0.0, h.router.canary())
+	assert.Contains(t, h.r.Status().Reason, "operator")
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,24 +26,39 @@ import (
 // continuous guard rolls it back. Each sub-benchmark runs 20 trials and
 // reports the median and worst time from the fault's start to the moment
 // the splitter stops sending requests to the canary (the rollback Apply
-// returned), and how many user requests got the fault.
+// returned), and how many user requests got the fault. The store
+// variants run the 5xx fault with a real FileStore (fsync on every save)
+// and with a store that takes 20 ms per Save (a remote store), and report
+// how many saves came between the fault and the stable route's Apply (the
+// engine promises at most one).
 //
 //	go test -run '^$' -bench TimeToRollback -benchtime 1x .
 func BenchmarkTimeToRollback(b *testing.B) {
-	for _, fault := range []string{"5xx", "latency+300ms"} {
-		b.Run(fault, func(b *testing.B) {
+	for _, c := range []struct{ name, fault, store string }{
+		{"5xx", "5xx", ""},
+		{"latency+300ms", "latency+300ms", ""},
+		{"5xx/filestore", "5xx", "file"},
+		{"5xx/store-20ms", "5xx", "slow"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
 			const trials = 20
 			var ttr []time.Duration
 			var hurt []int64
+			maxSaves := 0
 			for range b.N {
 				ttr, hurt = ttr[:0], hurt[:0]
 				env := newTTREnv(b)
 				for range trials {
-					d, n := env.trial(b, fault)
-					ttr = append(ttr, d)
-					hurt = append(hurt, n)
+					res := env.trial(b, c.fault, newTTRStore(b, c.store))
+					ttr = append(ttr, res.ttr)
+					hurt = append(hurt, res.hurt)
+					maxSaves = max(maxSaves, res.saves)
 				}
 				env.close()
+			}
+			if maxSaves > 1 {
+				b.Errorf("%d saves before the stable route's Apply (want at most 1)", maxSaves)
 			}
 			slices.Sort(ttr)
 			slices.Sort(hurt)
@@ -50,9 +66,43 @@ func BenchmarkTimeToRollback(b *testing.B) {
 			b.ReportMetric(float64(ttr[len(ttr)-1].Microseconds())/1000, "worst-ms")
 			b.ReportMetric(float64(hurt[len(hurt)/2]), "faulted-req-median")
 			b.ReportMetric(float64(hurt[len(hurt)-1]), "faulted-req-worst")
+			b.ReportMetric(float64(maxSaves), "saves-before-stable-max")
 			b.ReportMetric(0, "ns/op") // the figures above are the result
 		})
 	}
+}
+
+// ttrStore counts saves (and optionally delays them) around a real store.
+type ttrStore struct {
+	inner ramp.Store // nil: memory only
+	delay time.Duration
+	saves atomic.Int64
+}
+
+func newTTRStore(b *testing.B, kind string) *ttrStore {
+	switch kind {
+	case "file":
+		return &ttrStore{inner: ramp.NewFileStore(filepath.Join(b.TempDir(), "state.json"))}
+	case "slow":
+		return &ttrStore{delay: 20 * time.Millisecond}
+	}
+	return &ttrStore{}
+}
+
+func (s *ttrStore) Load(ctx context.Context) (ramp.State, error) {
+	if s.inner != nil {
+		return s.inner.Load(ctx)
+	}
+	return ramp.State{}, ramp.ErrNoState
+}
+
+func (s *ttrStore) Save(ctx context.Context, st ramp.State) error {
+	time.Sleep(s.delay)
+	s.saves.Add(1)
+	if s.inner != nil {
+		return s.inner.Save(ctx, st)
+	}
+	return nil
 }
 
 type ttrService struct {
@@ -95,18 +145,22 @@ type ttrEnv struct {
 	loadDone       sync.WaitGroup
 }
 
-// zeroRouter remembers when a route without canary traffic took effect.
+// zeroRouter remembers when a route without canary traffic took effect,
+// and how many saves the store had made when it was asked for it.
 type zeroRouter struct {
 	*traffic.Splitter
-	mu     sync.Mutex
-	zeroAt time.Time
+	store       *ttrStore
+	mu          sync.Mutex
+	zeroAt      time.Time
+	savesAtZero int64
 }
 
 func (z *zeroRouter) Apply(ctx context.Context, r traffic.Route) error {
+	saves := z.store.saves.Load()
 	err := z.Splitter.Apply(ctx, r)
 	if err == nil && r.Percent("canary") == 0 {
 		z.mu.Lock()
-		z.zeroAt = time.Now()
+		z.zeroAt, z.savesAtZero = time.Now(), saves
 		z.mu.Unlock()
 	}
 	return err
@@ -188,18 +242,26 @@ func (e *ttrEnv) close() {
 	e.canary.srv.Close()
 }
 
+type ttrResult struct {
+	ttr   time.Duration
+	hurt  int64
+	saves int // between the fault and the stable route's Apply
+}
+
 // trial runs one rollout at 10%, injects the fault after a healthy second
 // and returns the time to zero canary traffic and the faulted requests.
-func (e *ttrEnv) trial(b *testing.B, fault string) (time.Duration, int64) {
+func (e *ttrEnv) trial(b *testing.B, fault string, store *ttrStore) ttrResult {
 	e.canary.fault.Store("")
-	router := &zeroRouter{Splitter: e.splitter}
+	router := &zeroRouter{Splitter: e.splitter, store: store}
 	guard := &rollback.Guard{Source: e.recorder, MaxErrorRate: 0.01, MaxLatency: 100 * time.Millisecond, LatencyQuantile: 0.99}
 	r, err := ramp.New(context.Background(), ramp.Config{
 		Stable: "stable", Canary: "canary", Router: router,
 		Strategy: strategy.Func(func(p strategy.Progress) (strategy.Step, bool) {
 			return strategy.Step{Percent: 10, Hold: strategy.UntilPromoted}, p.Index > 0
 		}),
-		Triggers: []rollback.Trigger{guard},
+		Triggers:             []rollback.Trigger{guard},
+		Store:                store,
+		UnboundedPromoteWait: true,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -214,6 +276,7 @@ func (e *ttrEnv) trial(b *testing.B, fault string) (time.Duration, int64) {
 		b.Fatalf("guard fired on a healthy canary: %s: %s", ph, r.Status().Reason)
 	}
 	before := e.canary.faulted.Load()
+	savesBefore := store.saves.Load()
 	start := time.Now()
 	e.canary.fault.Store(fault)
 	if err := <-done; err != nil {
@@ -224,6 +287,7 @@ func (e *ttrEnv) trial(b *testing.B, fault string) (time.Duration, int64) {
 	}
 	router.mu.Lock()
 	ttr := router.zeroAt.Sub(start)
+	saves := int(router.savesAtZero - savesBefore)
 	router.mu.Unlock()
 	// Requests routed before the rollback may still be in the canary.
 	time.Sleep(400 * time.Millisecond)
@@ -231,5 +295,5 @@ func (e *ttrEnv) trial(b *testing.B, fault string) (time.Duration, int64) {
 	if err := e.splitter.Apply(context.Background(), traffic.Split("stable", "canary", 0)); err != nil {
 		b.Fatal(err)
 	}
-	return ttr, e.canary.faulted.Load() - before
+	return ttrResult{ttr: ttr, hurt: e.canary.faulted.Load() - before, saves: saves}
 }

@@ -127,14 +127,15 @@ func ParseSteps(s string) ([]Step, error) {
 		if hasHold {
 			holdText = strings.TrimSpace(holdText)
 			d, err := time.ParseDuration(holdText)
-			if strings.EqualFold(holdText, promoteHold) {
+			promote := strings.EqualFold(holdText, promoteHold)
+			if promote {
 				d, err = UntilPromoted, nil
 			}
 			switch {
 			case err != nil:
 				bad(n, item, "hold %q is not a duration (want e.g. 90s, 5m, 1h30m, or %q)", holdText, promoteHold)
 				ok = false
-			case d < 0 && d != UntilPromoted:
+			case d < 0 && !promote:
 				bad(n, item, "hold %v is negative", d)
 				ok = false
 			}

@@ -228,7 +228,7 @@ func TestFormatSteps(t *testing.T) {
 func FuzzParseSteps(f *testing.F) {
 	for _, s := range []string{
 		"10,50,100", "0.5,12.25,100", " 10 , 50 ,100 ", "5:10m,25%:30m,100", "10,5o,100",
-		"", ",", "-0,+5", "100.001", "1e2", "10:-5m", "0:0,1:1ns",
+		"", ",", "-0,+5", "100.001", "1e2", "10:-5m", "0:0,1:1ns", "10:promote,50", "10:PROMOTE", "10:-1ns",
 	} {
 		f.Add(s)
 	}
@@ -245,7 +245,7 @@ func FuzzParseSteps(f *testing.F) {
 			require.GreaterOrEqual(t, st.Percent, 0.0)
 			require.LessOrEqual(t, st.Percent, 100.0)
 			require.Equal(t, math.Round(st.Percent*100)/100, st.Percent, "0.01 resolution")
-			require.GreaterOrEqual(t, st.Hold, time.Duration(0))
+			require.True(t, st.Hold >= 0 || st.Hold == UntilPromoted, "hold %v", st.Hold)
 			if i > 0 {
 				require.Greater(t, st.Percent, steps[i-1].Percent)
 			}

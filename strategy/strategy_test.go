@@ -312,4 +312,6 @@ func TestParseStepsPromoteHold(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, steps, back)
 	assert.ErrorContains(t, Step{Hold: -2}.Validate("s"), "s.hold: -2ns is negative")
+	_, err = ParseSteps("10:-1ns")
+	assert.ErrorContains(t, err, "hold -1ns is negative", "only the word promote waits for a person")
 }
