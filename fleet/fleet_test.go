@@ -66,7 +66,7 @@ type testReplica struct {
 	cli    *clientv3.Client
 }
 
-func join(t *testing.T, ctx context.Context, endpoint, id string, ttl time.Duration) *testReplica {
+func join(t testing.TB, ctx context.Context, endpoint, id string, ttl time.Duration) *testReplica {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second})
 	require.NoError(t, err)
@@ -80,7 +80,7 @@ func join(t *testing.T, ctx context.Context, endpoint, id string, ttl time.Durat
 
 // leadOnce makes r lead and returns its term; the term lasts until the
 // test ends or release is called.
-func leadOnce(t *testing.T, ctx context.Context, r *Replica) (term *Term, release func()) {
+func leadOnce(t testing.TB, ctx context.Context, r *Replica) (term *Term, release func()) {
 	t.Helper()
 	got := make(chan *Term)
 	stop := make(chan struct{})
@@ -492,9 +492,18 @@ func TestFailsafeWithoutEtcdAndRejoin(t *testing.T) {
 	assert.Equal(t, 0.0, st.Route.Percent("v2"))
 
 	srv.Restart()
+	// History is compacted before the replicas' watches reconnect: their
+	// resumed watches (route, leader observation) fail as compacted.
+	cli := srv.Client(t)
+	put, err := cli.Put(ctx, "/unrelated", "x")
+	require.NoError(t, err)
+	_, err = cli.Compact(ctx, put.Header.Revision)
+	require.NoError(t, err)
 	eventually(t, 30*time.Second, func() bool { return b.router.percent("v2") == 30 }, "did not rejoin with the current route")
 	assert.False(t, b.Status(ctx).Fallback)
-	_ = fmt.Sprint()
+	// Observe's watch was disrupted with etcd; b observes again and sees
+	// the leader of the new term (a campaigns again once it rejoined).
+	eventually(t, 15*time.Second, func() bool { return b.Status(ctx).Leader == "a" }, "b does not see the new term's leader: %q", b.Status(ctx).Leader)
 }
 
 func TestFailsafeGuardMovesToStableAndAbortsTheFleet(t *testing.T) {
