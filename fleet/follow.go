@@ -32,7 +32,10 @@ func (r *Replica) follow(ctx context.Context, rev int64) {
 		}
 		var err error
 		if resync {
-			if rev, err = r.sync(ctx); err != nil {
+			sctx, cancel := untilDone(ctx, sess.Done(), r.cfg.TTL)
+			rev, err = r.sync(sctx)
+			cancel()
+			if err != nil {
 				r.logf(slog.LevelWarn, "fleet: cannot read the route", "err", err)
 				r.pause(ctx, sess, backoff.next())
 				continue
@@ -85,7 +88,10 @@ func (r *Replica) watch(ctx context.Context, sess *concurrency.Session, rev int6
 			}
 			for _, ev := range resp.Events {
 				if ev.Type == clientv3.EventTypePut {
-					if err := r.applyValue(ctx, ev.Kv.Value, ev.Kv.ModRevision); err != nil {
+					actx, cancel := untilDone(ctx, sess.Done(), r.cfg.TTL)
+					err := r.applyValue(actx, ev.Kv.Value, ev.Kv.ModRevision)
+					cancel()
+					if err != nil {
 						return rev, false, err
 					}
 				}
@@ -191,4 +197,20 @@ func (r *Replica) newSession(ctx context.Context) (*concurrency.Session, error) 
 		return nil, err
 	}
 	return concurrency.NewSession(r.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(ctx))
+}
+
+// untilDone derives a context that also ends after d or when done closes
+// (the session ended): no etcd call of a follower outlives its session.
+func untilDone(ctx context.Context, done <-chan struct{}, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-stop:
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { close(stop); cancel() }
 }
