@@ -72,8 +72,13 @@ type replica struct {
 
 func startReplica(t *testing.T, etcd *etcdtest.Server, u *upstreams, id, steps, canaryVersion string, ttl time.Duration) *replica {
 	t.Helper()
+	return startService(t, etcd, u, "shop", id, steps, canaryVersion, ttl)
+}
+
+func startService(t *testing.T, etcd *etcdtest.Server, u *upstreams, service, id, steps, canaryVersion string, ttl time.Duration) *replica {
+	t.Helper()
 	r := &replica{id: id, listen: integration.FreeAddr(t), admin: integration.FreeAddr(t)}
-	r.cmd = exec.Command(binary, "-etcd", etcd.Endpoint, "-service", "shop", "-replica", id,
+	r.cmd = exec.Command(binary, "-etcd", etcd.Endpoint, "-service", service, "-replica", id,
 		"-listen", r.listen, "-admin", r.admin, "-stable", u.stable.URL, "-canary", u.canary.URL,
 		"-stable-version", "v1", "-canary-version", canaryVersion, "-steps", steps, "-ttl", ttl.String(),
 		"-max-error-rate", "0.05", "-min-samples", "20")
@@ -368,4 +373,111 @@ func TestFleetKeepsServingWithoutEtcd(t *testing.T) {
 	wg.Wait()
 	assert.Zero(t, failed.Load(), "requests failed while etcd was away")
 	assertShares(t, rs, 0.3)
+}
+
+// load sends about rate requests per second to r until stop is closed.
+func load(r *replica, rate int, stop <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	c := http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		go func() {
+			resp, err := c.Get("http://" + r.listen + "/")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+}
+
+// A canary fault at 10% across 5 replicas under 1,000 req/s in total:
+// every replica routes to stable, and the fleet rolls back. Reports the
+// time from the fault to stable on every replica over several trials.
+func TestFleetRollbackOnCanaryFault(t *testing.T) {
+	trials := 10
+	if testing.Short() {
+		trials = 2
+	}
+	etcd := etcdtest.Start(t)
+	u := newUpstreams(t)
+	var worst []time.Duration
+	for trial := range trials {
+		u.fault.Store(false)
+		service := fmt.Sprintf("shop-%d", trial)
+		rs := make([]*replica, 5)
+		var wg sync.WaitGroup
+		for i := range rs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rs[i] = startService(t, etcd, u, service, fmt.Sprintf("r%d", i+1), "10:0", "v2", 2*time.Second)
+			}()
+		}
+		wg.Wait()
+		waitFor(t, 30*time.Second, func() bool {
+			for _, r := range rs {
+				if st, _ := r.status(); st.Fleet.Route.Percent("v2") != 10 || len(st.Fleet.Replicas) != 5 {
+					return false
+				}
+			}
+			return true
+		}, "trial %d: step 1 not reached", trial)
+		stop := make(chan struct{})
+		var lg sync.WaitGroup
+		for _, r := range rs {
+			lg.Add(1)
+			go load(r, 200, stop, &lg)
+		}
+		time.Sleep(500 * time.Millisecond)
+		u.fault.Store(true)
+		fault := time.Now()
+		stable := make([]time.Duration, len(rs))
+		var pw sync.WaitGroup
+		for i, r := range rs {
+			pw.Add(1)
+			go func() {
+				defer pw.Done()
+				deadline := time.Now().Add(30 * time.Second)
+				for time.Now().Before(deadline) {
+					if st, err := r.status(); err == nil && st.Fleet.Route.Percent("v2") == 0 {
+						stable[i] = time.Since(fault)
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+		}
+		pw.Wait()
+		for i, d := range stable {
+			require.NotZero(t, d, "trial %d: replica %s never moved to stable", trial, rs[i].id)
+		}
+		waitFor(t, 30*time.Second, func() bool {
+			for _, r := range rs {
+				if st, _ := r.status(); !st.Done {
+					return false
+				}
+			}
+			return true
+		}, "trial %d: the fleet did not roll back", trial)
+		close(stop)
+		lg.Wait()
+		worst = append(worst, slices.Max(stable))
+		t.Logf("trial %d: fault → stable on every replica in %v (per replica %v)", trial, slices.Max(stable), stable)
+		for _, r := range rs {
+			_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		for _, r := range rs {
+			<-r.proc.Exited()
+		}
+	}
+	slices.Sort(worst)
+	t.Logf("fault → stable on all 5 replicas over %d trials: median %v, worst %v", trials, worst[len(worst)/2], worst[len(worst)-1])
+	assert.Less(t, worst[len(worst)-1], 5*time.Second)
 }
