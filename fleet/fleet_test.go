@@ -529,3 +529,24 @@ func TestFailsafeGuardMovesToStableAndAbortsTheFleet(t *testing.T) {
 	assert.Equal(t, ramp.RolledBack, st.Phase)
 	assert.Contains(t, fmt.Sprint(st.Reasons), "replica b guard: 5xx rate 40%")
 }
+
+func TestLeadReturnsOnceTheReplicaIsClosed(t *testing.T) {
+	ctx := testCtx(t)
+	srv, _ := startEtcd(t)
+	a := join(t, ctx, srv.Endpoint, "a", time.Second)
+	b := join(t, ctx, srv.Endpoint, "b", time.Second)
+	leadOnce(t, ctx, a.Replica) // a leads: b waits in its campaign
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Lead(ctx, func(ctx context.Context, _ *Term) error { <-ctx.Done(); return ctx.Err() })
+	}()
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, b.Close())
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lead did not return after Close")
+	}
+	require.ErrorIs(t, b.Send(ctx, OpPromote, ""), ErrClosed)
+}

@@ -74,7 +74,7 @@ func (t *Term) Router(stable, canary string) *Router {
 // returns nil Lead resigns and returns nil; when it fails because the term
 // ended (the error wraps ErrDeposed, or the session was lost) Lead
 // campaigns again; any other error of fn is returned. Lead returns ctx's
-// error when ctx ends. Every replica of a fleet calls Lead; one at a time
+// error when ctx ends, and ErrClosed once the replica is closed. Every replica of a fleet calls Lead; one at a time
 // runs fn.
 func (r *Replica) Lead(ctx context.Context, fn func(ctx context.Context, t *Term) error) error {
 	for {

@@ -138,8 +138,12 @@ type Replica struct {
 	leaderRev  int64
 
 	cancel context.CancelFunc
+	closed chan struct{} // closed by Close
 	wg     sync.WaitGroup
 }
+
+// ErrClosed is returned by the operations of a Replica after Close.
+var ErrClosed = errors.New("fleet: replica closed")
 
 // Join starts a replica: it opens a session, applies the current route
 // (when one was published) to cfg.Router, registers the replica, and
@@ -150,7 +154,7 @@ func Join(ctx context.Context, cfg Config) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Replica{cfg: cfg, k: k, cli: cfg.Client, log: cfg.Logger}
+	r := &Replica{cfg: cfg, k: k, cli: cfg.Client, log: cfg.Logger, closed: make(chan struct{})}
 	sess, err := concurrency.NewSession(r.cli, concurrency.WithTTL(cfg.ttlSeconds()))
 	if err != nil {
 		return nil, fmt.Errorf("fleet: replica %s: session: %w", cfg.ID, err)
@@ -175,6 +179,12 @@ func (r *Replica) ID() string { return r.cfg.ID }
 // Close stops following, leaves the fleet (its keys are deleted with its
 // lease) and gives up leadership. The local router keeps its route.
 func (r *Replica) Close() error {
+	select {
+	case <-r.closed:
+		return nil
+	default:
+	}
+	close(r.closed)
 	r.cancel()
 	r.wg.Wait()
 	r.mu.Lock()
@@ -190,7 +200,7 @@ func (r *Replica) setSession(s *concurrency.Session) {
 }
 
 // session returns the current session, waiting while it is lost (until
-// follow has opened a new one).
+// follow has opened a new one); ErrClosed after Close.
 func (r *Replica) session(ctx context.Context) (*concurrency.Session, error) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -205,6 +215,8 @@ func (r *Replica) session(ctx context.Context) (*concurrency.Session, error) {
 		}
 		select {
 		case <-t.C:
+		case <-r.closed:
+			return nil, ErrClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

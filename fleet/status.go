@@ -75,7 +75,9 @@ func (r *Replica) Failsafe(ctx context.Context, reason string) error {
 	r.applyMu.Lock()
 	r.mu.Lock()
 	fb, have := r.applied.Fallback, r.appliedRev != 0
-	r.guarded = reason
+	if r.route.Percent(r.applied.Canary) > 0 {
+		r.guarded = reason // else the fleet already moved to stable
+	}
 	r.mu.Unlock()
 	if have {
 		if err := r.cfg.Router.Apply(ctx, fb); err != nil {
