@@ -157,9 +157,9 @@ func TestApplyReturnsWhenEveryReplicaApplied(t *testing.T) {
 	require.NoError(t, router.Apply(ctx, traffic.Split("v1", "v2", 100)))
 	assert.Equal(t, applies, rs[1].router.applies)
 
+	eventually(t, 5*time.Second, func() bool { return rs[2].Status(ctx).Leader == "a" }, "c does not observe a as the leader")
 	st := rs[2].Status(ctx)
 	assert.Equal(t, "c", st.Self)
-	assert.Equal(t, "a", st.Leader)
 	require.Len(t, st.Replicas, 3)
 	for _, m := range st.Replicas {
 		assert.Equal(t, st.RouteRevision, m.AppliedRevision)

@@ -37,11 +37,25 @@ func (p *Router) Apply(ctx context.Context, route traffic.Route) error {
 	if err := route.Validate(nil); err != nil {
 		return fmt.Errorf("fleet: apply: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.r.cfg.AckTimeout)
+	defer cancel()
+	// The acknowledgements are watched from before the route is published:
+	// a watch that starts at a past revision is served by etcd's catch-up
+	// loop, every 100 ms, and would add that much to every Apply.
+	wch := p.r.cli.Watch(clientv3.WithRequireLeader(ctx), p.r.k.members(), clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	select {
+	case resp, ok := <-wch:
+		if !ok || resp.Err() != nil || !resp.Created {
+			return fmt.Errorf("fleet: watch acknowledgements: %v", resp.Err())
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("fleet: watch acknowledgements: %w", context.Cause(ctx))
+	}
 	rev, err := p.publish(ctx, route)
 	if err != nil {
 		return err
 	}
-	return p.r.awaitAcks(ctx, rev)
+	return p.r.awaitAcks(ctx, rev, wch)
 }
 
 func (p *Router) publish(ctx context.Context, route traffic.Route) (int64, error) {
@@ -111,10 +125,9 @@ func (r *Replica) members(ctx context.Context) ([]Member, int64, error) {
 	return out, resp.Header.Revision, nil
 }
 
-// awaitAcks waits until every live replica applied revision rev.
-func (r *Replica) awaitAcks(ctx context.Context, rev int64) error {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.AckTimeout)
-	defer cancel()
+// awaitAcks waits until every live replica applied revision rev; wch
+// watches the member keys since before the route was published.
+func (r *Replica) awaitAcks(ctx context.Context, rev int64, wch clientv3.WatchChan) error {
 	list, at, err := r.members(ctx)
 	if err != nil {
 		return err
@@ -123,10 +136,12 @@ func (r *Replica) awaitAcks(ctx context.Context, rev int64) error {
 	for _, m := range list {
 		applied[m.ID] = m.AppliedRevision
 	}
+	if len(applied) == 0 {
+		return fmt.Errorf("fleet: revision %d: no live replica", rev)
+	}
 	if lagging(applied, rev) == nil {
 		return nil
 	}
-	wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), r.k.members(), clientv3.WithPrefix(), clientv3.WithRev(at+1))
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,6 +154,9 @@ func (r *Replica) awaitAcks(ctx context.Context, rev int64) error {
 				return fmt.Errorf("fleet: watch acknowledgements: %v", resp.Err())
 			}
 			for _, ev := range resp.Events {
+				if ev.Kv.ModRevision <= at {
+					continue // already in the listing
+				}
 				id := strings.TrimPrefix(string(ev.Kv.Key), r.k.members())
 				if ev.Type == clientv3.EventTypeDelete {
 					delete(applied, id) // its lease ended: no longer live
@@ -146,7 +164,7 @@ func (r *Replica) awaitAcks(ctx context.Context, rev int64) error {
 				}
 				var m Member
 				if json.Unmarshal(ev.Kv.Value, &m) == nil {
-					applied[id] = m.AppliedRevision
+					applied[m.ID] = m.AppliedRevision
 				}
 			}
 			if lagging(applied, rev) == nil {
