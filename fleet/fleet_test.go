@@ -550,3 +550,46 @@ func TestLeadReturnsOnceTheReplicaIsClosed(t *testing.T) {
 	}
 	require.ErrorIs(t, b.Send(ctx, OpPromote, ""), ErrClosed)
 }
+
+// An ack built before a newer one must not land after it: the member key
+// would keep the older revision and the leader would wait for an ack that
+// never comes (seen with Failsafe racing the rollback route).
+func TestAcksLandInOrder(t *testing.T) {
+	ctx := testCtx(t)
+	srv, _ := startEtcd(t)
+	a := join(t, ctx, srv.Endpoint, "a", time.Second)
+	f := join(t, ctx, srv.Endpoint, "f", time.Second)
+	slow := join(t, ctx, srv.Endpoint, "slow", time.Second)
+	term, _ := leadOnce(t, ctx, a.Replica)
+	router := term.Router("v1", "v2")
+	require.NoError(t, router.Apply(ctx, traffic.Split("v1", "v2", 10)))
+	// "slow" keeps the next Apply waiting until after f's delayed ack.
+	stall := make(chan struct{})
+	slow.router.mu.Lock()
+	slow.router.stall = stall
+	slow.router.mu.Unlock()
+	time.AfterFunc(time.Second, func() { close(stall) })
+
+	var once sync.Once
+	slowed := make(chan struct{})
+	beforeAckPut = func(m Member) {
+		if m.ID == "f" && m.Guarded {
+			once.Do(func() { close(slowed); time.Sleep(500 * time.Millisecond) })
+		}
+	}
+	t.Cleanup(func() { beforeAckPut = nil })
+	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	go func() { _ = f.Failsafe(fctx, "5xx") }() // its abort finds no leader to serve it
+	<-slowed
+	short := &Router{r: &Replica{cfg: Config{AckTimeout: 2 * time.Second}, k: a.k, cli: a.cli}, lead: term, stable: "v1", canary: "v2"}
+	require.NoError(t, short.Apply(ctx, traffic.Split("v1", "v2", 0)), "f's newer ack was overwritten by its older one")
+	eventually(t, 5*time.Second, func() bool {
+		for _, m := range f.Status(ctx).Replicas {
+			if m.ID == "f" {
+				return m.CanaryPercent == 0
+			}
+		}
+		return false
+	}, "f's key does not show its route")
+}

@@ -127,6 +127,7 @@ type Replica struct {
 	// applyMu serializes changes of the local route (published routes,
 	// the fallback, the guard's move), so none overwrites a later one.
 	applyMu    sync.Mutex
+	ackMu      sync.Mutex // serializes member key writes (see ack)
 	mu         sync.Mutex
 	sess       *concurrency.Session
 	applied    Published
@@ -287,13 +288,28 @@ func (r *Replica) applyValue(ctx context.Context, v []byte, rev int64) error {
 	return r.ack(ctx)
 }
 
+// beforeAckPut, when set by a test, runs between building an ack and
+// writing it.
+var beforeAckPut func(Member)
+
 // ack writes this replica's member key, bound to its session's lease.
+//
+// Acks are serialized, each built from the state at the time it is
+// written: two acks racing (a route applied while Failsafe reports the
+// guard) could otherwise land out of order and leave an older applied
+// revision in the key, and the leader would wait for an ack that never
+// comes.
 func (r *Replica) ack(ctx context.Context) error {
+	r.ackMu.Lock()
+	defer r.ackMu.Unlock()
 	r.mu.Lock()
 	m := Member{ID: r.cfg.ID, Admin: r.cfg.Admin, AppliedRevision: r.appliedRev, Route: r.route,
 		CanaryPercent: r.route.Percent(r.applied.Canary), Guarded: r.guarded != "", Reason: r.guarded, LastSeen: time.Now()}
 	sess := r.sess
 	r.mu.Unlock()
+	if beforeAckPut != nil {
+		beforeAckPut(m)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err

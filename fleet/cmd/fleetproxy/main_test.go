@@ -471,7 +471,13 @@ func TestFleetRollbackOnCanaryFault(t *testing.T) {
 		close(stop)
 		lg.Wait()
 		worst = append(worst, slices.Max(stable))
-		t.Logf("trial %d: fault → stable on every replica in %v (per replica %v)", trial, slices.Max(stable), stable)
+		first := ""
+		for _, r := range rs {
+			if st, _ := r.status(); st.Rollout != nil && len(st.Rollout.Reasons) > 0 {
+				first = st.Rollout.Reasons[0]
+			}
+		}
+		t.Logf("trial %d: fault → stable on every replica in %v (per replica %v); first reason: %s", trial, slices.Max(stable), stable, first)
 		for _, r := range rs {
 			_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		}
