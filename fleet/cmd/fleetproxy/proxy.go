@@ -63,7 +63,9 @@ func newProxy(ctx context.Context, cfg config, cli *clientv3.Client, adminURL st
 		Router: p.splitter, Admin: adminURL, Logger: log}); err != nil {
 		return nil, err
 	}
-	p.source = p.replica.NewSource(time.Second)
+	// Pulls are loopback or LAN round trips: a replica that does not
+	// answer within 300 ms (stopped) is left out rather than slow the guard.
+	p.source = p.replica.NewSource(300 * time.Millisecond)
 	return p, nil
 }
 
@@ -152,12 +154,22 @@ func (p *proxy) status(ctx context.Context) statusJSON {
 		st.Local[v] = windowJSON{Requests: w.Requests, Errors: w.Errors, ErrorRate: w.ErrorRate()}
 	}
 	if st.Rollout != nil && st.Fleet.Error == "" {
-		st.Merged = map[string]windowJSON{}
+		// Both versions at once: a replica that does not answer (stopped)
+		// costs one pull timeout, not two.
 		now := time.Now()
-		for _, v := range []string{p.cfg.stableVersion, p.cfg.canaryVersion} {
-			w := p.source.Window(v, now.Add(-time.Minute), now)
-			st.Merged[v] = windowJSON{Requests: w.Requests, Errors: w.Errors, ErrorRate: w.ErrorRate()}
+		vs := []string{p.cfg.stableVersion, p.cfg.canaryVersion}
+		ws := make([]windowJSON, len(vs))
+		var wg sync.WaitGroup
+		for i, v := range vs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := p.source.Window(v, now.Add(-time.Minute), now)
+				ws[i] = windowJSON{Requests: w.Requests, Errors: w.Errors, ErrorRate: w.ErrorRate()}
+			}()
 		}
+		wg.Wait()
+		st.Merged = map[string]windowJSON{vs[0]: ws[0], vs[1]: ws[1]}
 	}
 	return st
 }
