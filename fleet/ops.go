@@ -1,0 +1,172 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/ramp-go/ramp"
+)
+
+// Operation kinds Send accepts.
+const (
+	OpPromote      = "promote"
+	OpPromoteFully = "promote_fully"
+	OpPause        = "pause"
+	OpResume       = "resume"
+	OpAbort        = "abort"
+)
+
+// ErrOpLost is wrapped by Send when the operation's key vanished before
+// the leader answered (the sender's lease ended).
+var ErrOpLost = errors.New("fleet: operation lost")
+
+// op is the value of an operation key.
+type op struct {
+	Kind   string `json:"kind"`
+	Reason string `json:"reason,omitempty"`
+	From   string `json:"from"`
+	// Set by the leader: "taken" before it acts (so a new leader never
+	// acts twice), then "done" with Error.
+	State string `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
+	By    string `json:"by,omitempty"`
+}
+
+// Send asks the fleet's leader to carry out an operation on the rollout
+// (OpPromote, OpPromoteFully, OpPause, OpResume, OpAbort with a reason)
+// and waits for its answer: nil, or the rollout's error (for example one
+// wrapping nothing but naming ramp.ErrPhase's text). The operation is a
+// key bound to this replica's lease that the leader watches; it is
+// carried out at most once, even when the leader changes meanwhile.
+func (r *Replica) Send(ctx context.Context, kind, reason string) error {
+	switch kind {
+	case OpPromote, OpPromoteFully, OpPause, OpResume, OpAbort:
+	default:
+		return fmt.Errorf("%w: operation kind %q (want promote, promote_fully, pause, resume or abort)", ErrInvalidConfig, kind)
+	}
+	sess, err := r.session(ctx)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(op{Kind: kind, Reason: reason, From: r.cfg.ID})
+	key := r.k.ops() + r.cfg.ID + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	put, err := r.cli.Put(ctx, key, string(b), clientv3.WithLease(sess.Lease()))
+	if err != nil {
+		return fmt.Errorf("fleet: send %s: %w", kind, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_, _ = r.cli.Delete(dctx, key)
+		cancel()
+	}()
+	wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(put.Header.Revision+1))
+	for resp := range wch {
+		if resp.Err() != nil {
+			return fmt.Errorf("fleet: send %s: %w", kind, resp.Err())
+		}
+		for _, ev := range resp.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return fmt.Errorf("fleet: send %s: %w", kind, ErrOpLost)
+			}
+			var o op
+			if json.Unmarshal(ev.Kv.Value, &o) == nil && o.State == "done" {
+				if o.Error != "" {
+					return fmt.Errorf("fleet: %s by leader %s: %s", kind, o.By, o.Error)
+				}
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("fleet: send %s: no answer from the leader: %w", kind, ctx.Err())
+}
+
+// serveOps carries out the operations sent to the fleet until ctx ends.
+func (t *Term) serveOps(ctx context.Context, ro *ramp.Rollout) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		resp, err := t.r.cli.Get(ctx, t.r.k.ops(), clientv3.WithPrefix())
+		if err != nil {
+			t.r.pause(ctx, t.sess, backoff.next())
+			continue
+		}
+		for _, kv := range resp.Kvs {
+			t.take(ctx, &wg, ro, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision)
+		}
+		wch := t.r.cli.Watch(clientv3.WithRequireLeader(ctx), t.r.k.ops(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+		for wr := range wch {
+			if wr.Err() != nil { // compacted or disrupted: read again
+				break
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypePut {
+					t.take(ctx, &wg, ro, ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision, ev.Kv.CreateRevision)
+				}
+			}
+		}
+		t.r.pause(ctx, t.sess, backoff.next())
+	}
+}
+
+// take claims an operation (fenced: only this term's leader, only if not
+// claimed) and carries it out.
+func (t *Term) take(ctx context.Context, wg *sync.WaitGroup, ro *ramp.Rollout, key, val []byte, mod, created int64) {
+	var o op
+	if json.Unmarshal(val, &o) != nil || o.State != "" {
+		return
+	}
+	o.State, o.By = "taken", t.r.cfg.ID
+	b, _ := json.Marshal(o)
+	resp, err := t.r.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(string(key)), "=", mod),
+			clientv3.Compare(clientv3.CreateRevision(t.Key()), "=", t.Rev())).
+		Then(clientv3.OpPut(string(key), string(b), clientv3.WithIgnoreLease())).
+		Commit()
+	if err != nil || !resp.Succeeded {
+		return
+	}
+	t.r.logf(slog.LevelInfo, "fleet: operation", "kind", o.Kind, "from", o.From, "reason", o.Reason)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := t.do(ctx, ro, o)
+		o.State = "done"
+		if err != nil {
+			o.Error = err.Error()
+		}
+		b, _ := json.Marshal(o)
+		_, _ = t.r.cli.Txn(context.WithoutCancel(ctx)).
+			If(clientv3.Compare(clientv3.CreateRevision(string(key)), "=", created)).
+			Then(clientv3.OpPut(string(key), string(b), clientv3.WithIgnoreLease())).
+			Commit()
+	}()
+}
+
+func (t *Term) do(ctx context.Context, ro *ramp.Rollout, o op) error {
+	switch o.Kind {
+	case OpPromote:
+		return ro.Promote()
+	case OpPromoteFully:
+		return ro.PromoteFully()
+	case OpPause:
+		return ro.Pause()
+	case OpResume:
+		return ro.Resume()
+	case OpAbort:
+		reason := o.Reason
+		if reason == "" {
+			reason = "aborted"
+		}
+		return ro.Abort(ctx, fmt.Sprintf("%s (from replica %s)", reason, o.From))
+	}
+	return fmt.Errorf("unknown operation %q", o.Kind)
+}
