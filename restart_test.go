@@ -143,7 +143,8 @@ func TestKillAtRandomInstants(t *testing.T) {
 		require.GreaterOrEqual(t, s.Step, lastStep, "the step never goes backwards")
 		lastStep = s.Step
 	}
-	r, err := New(bg, Config{Stable: "v1", Canary: "v2", Strategy: childSteps(time.Millisecond, time.Millisecond), Router: newFakeRouter(), Store: store})
+	// The same plan as the child's: a restart never changes it silently.
+	r, err := New(bg, Config{Stable: "v1", Canary: "v2", Strategy: childSteps(400*time.Millisecond, 400*time.Millisecond), Router: newFakeRouter(), Store: store})
 	require.NoError(t, err)
 	require.NoError(t, r.Run(bg))
 	assert.Equal(t, Succeeded, r.Status().Phase)
