@@ -165,8 +165,12 @@ func (r *Rollout) exec(ctx, work context.Context, e effect) error {
 		}
 		_ = r.input(inApplied{err: err})
 	case effAnalyze:
+		q := e.q
+		if now := r.clk.Now(); now.After(q.Until) {
+			q.Until = now // the window ends when the measurement is taken
+		}
 		go func() {
-			res, err := e.analyzer.Analyze(work, e.q)
+			res, err := e.analyzer.Analyze(work, q)
 			_ = r.input(inMeasured{gen: e.gen, res: res, err: err})
 		}()
 	case effGate:

@@ -15,6 +15,7 @@ import (
 
 // printRouter stands in for traffic.Splitter or an HAProxy router.
 type printRouter struct {
+	quiet   bool // print nothing (the example prints its events instead)
 	mu      sync.Mutex
 	cur     traffic.Route
 	applied chan float64 // optional: told the canary share of each route
@@ -24,6 +25,9 @@ func (p *printRouter) Apply(_ context.Context, r traffic.Route) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cur = r
+	if p.quiet {
+		return nil
+	}
 	fmt.Printf("route: v2 %.2f%%, v1 %.2f%%\n", r.Percent("v2"), r.Percent("v1"))
 	if p.applied != nil {
 		p.applied <- r.Percent("v2")
@@ -58,7 +62,7 @@ func Example() {
 	r, err := ramp.New(context.Background(), ramp.Config{
 		Stable: "v1", Canary: "v2",
 		Strategy: strategy.Canary{Steps: steps},
-		Router:   &printRouter{},
+		Router:   &printRouter{quiet: true},
 		Analyzer: healthy,
 		Clock:    clk,
 		OnEvent: func(e ramp.Event) {
@@ -67,6 +71,8 @@ func Example() {
 				fmt.Printf("%s: v2 gets %.0f%%\n", strategy.StepText(e.Step, e.Steps), e.Percent)
 			case ramp.EventAnalysis:
 				analysed <- struct{}{}
+			case ramp.EventSucceeded:
+				fmt.Printf("succeeded: v2 gets %.0f%%\n", e.Percent)
 			}
 		},
 	})
@@ -96,11 +102,9 @@ func Example() {
 	st := r.Status()
 	fmt.Println("phase:", st.Phase, "| last verdict:", st.LastResult.Verdict, "| took", st.FinishedAt.Sub(st.StartedAt), st.Reason)
 	// Output:
-	// route: v2 10.00%, v1 90.00%
 	// step 1 of 2: v2 gets 10%
-	// route: v2 50.00%, v1 50.00%
 	// step 2 of 2: v2 gets 50%
-	// route: v2 100.00%, v1 0.00%
+	// succeeded: v2 gets 100%
 	// phase: succeeded | last verdict: pass | took 10m0s
 }
 

@@ -442,3 +442,26 @@ func TestAbortCarriesOnAStoppedRollback(t *testing.T) {
 	assert.Equal(t, 0.0, h.router.canary())
 	assert.Contains(t, h.r.Status().Reason, "operator")
 }
+
+// The first measurement of a step (InitialDelay 0) judges a window that
+// ends when it is taken, not an empty one.
+func TestFirstMeasurementWindowIsNotEmpty(t *testing.T) {
+	got := make(chan analysis.Query, 1)
+	an := &verdicts{f: func(_ int, q analysis.Query) (analysis.Result, error) {
+		select {
+		case got <- q:
+		default:
+		}
+		return analysis.Result{Verdict: analysis.NoData}, nil
+	}}
+	r, err := New(bg, Config{Stable: "v1", Canary: "v2", Router: newFakeRouter(), Analyzer: an,
+		Strategy: steps(strategy.Step{Percent: 10, Hold: time.Hour, Analysis: &strategy.Analysis{Policy: analysis.Policy{Interval: time.Hour}}})})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	q := <-got
+	cancel()
+	<-done
+	assert.True(t, q.Until.After(q.Since), "since %v until %v", q.Since, q.Until)
+}
