@@ -20,7 +20,8 @@
 // cut off from etcd for longer than -ttl routes to stable and says so on
 // /status; it rejoins when etcd is back.
 //
-// The admin server (-admin) serves GET /status (JSON with a "fleet"
+// The admin server (-admin) serves a status page at / listing the
+// replicas, GET /status (JSON with a "fleet"
 // object), POST /promote, /promote-fully, /pause, /resume and /abort (sent
 // to the leader, whichever replica receives them), and the replica's
 // recorded windows for the leader (fleet.WindowPath). SIGINT or SIGTERM
