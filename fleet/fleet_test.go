@@ -593,3 +593,29 @@ func TestAcksLandInOrder(t *testing.T) {
 		return false
 	}, "f's key does not show its route")
 }
+
+// An Observe channel closes when its watch is disrupted; the replica
+// observes again and keeps seeing who leads.
+func TestObserveAgainAfterDisruption(t *testing.T) {
+	ctx := testCtx(t)
+	srv, _ := startEtcd(t)
+	disrupts := make(chan context.CancelFunc, 10)
+	observing = func(id string, disrupt context.CancelFunc) {
+		if id == "f" {
+			select {
+			case disrupts <- disrupt:
+			default:
+			}
+		}
+	}
+	t.Cleanup(func() { observing = nil })
+	a := join(t, ctx, srv.Endpoint, "a", time.Second)
+	b := join(t, ctx, srv.Endpoint, "b", time.Second)
+	f := join(t, ctx, srv.Endpoint, "f", time.Second)
+	_, releaseA := leadOnce(t, ctx, a.Replica)
+	eventually(t, 5*time.Second, func() bool { return f.Status(ctx).Leader == "a" }, "f does not see a lead")
+	(<-disrupts)() // the watch breaks
+	releaseA()     // a resigns; b takes over
+	leadOnce(t, ctx, b.Replica)
+	eventually(t, 5*time.Second, func() bool { return f.Status(ctx).Leader == "b" }, "f does not see b lead after its Observe was disrupted: %q", f.Status(ctx).Leader)
+}

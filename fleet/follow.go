@@ -14,6 +14,10 @@ import (
 // beforeWatch, when set by a test, runs before each route watch starts.
 var beforeWatch func(rev int64)
 
+// observing, when set by a test, is given the cancel function of each
+// Observe, to disrupt it as a broken watch does.
+var observing func(id string, disrupt context.CancelFunc)
+
 // follow applies every published route from a watch starting after rev,
 // until ctx ends. A watch that fails (disrupted, or on a compacted
 // revision) is replaced after the route is read again; a lost session
@@ -159,7 +163,11 @@ func (r *Replica) observe(ctx context.Context) {
 			return
 		}
 		e := concurrency.NewElection(sess, r.k.election())
-		for resp := range e.Observe(clientv3.WithRequireLeader(ctx)) {
+		octx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		if observing != nil {
+			observing(r.cfg.ID, cancel)
+		}
+		for resp := range e.Observe(octx) {
 			if len(resp.Kvs) == 1 {
 				r.mu.Lock()
 				r.leader, r.leaderRev = string(resp.Kvs[0].Value), resp.Kvs[0].CreateRevision
@@ -167,6 +175,7 @@ func (r *Replica) observe(ctx context.Context) {
 				backoff.reset()
 			}
 		}
+		cancel()
 		r.mu.Lock()
 		r.leader, r.leaderRev = "", 0
 		r.mu.Unlock()

@@ -20,7 +20,8 @@
 // cut off from etcd for longer than -ttl routes to stable and says so on
 // /status; it rejoins when etcd is back.
 //
-// The admin server (-admin) serves GET /status (JSON with a "fleet"
+// The admin server (-admin) serves a status page at / listing the
+// replicas, GET /status (JSON with a "fleet"
 // object), POST /promote, /promote-fully, /pause, /resume and /abort (sent
 // to the leader, whichever replica receives them), and the replica's
 // recorded windows for the leader (fleet.WindowPath). SIGINT or SIGTERM
@@ -33,7 +34,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,15 +44,11 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-
 	"github.com/ramp-go/ramp/fleet"
+	"github.com/ramp-go/ramp/fleet/internal/etcdflags"
 )
 
 type config struct {
@@ -60,21 +56,19 @@ type config struct {
 	stable, canary               *url.URL
 	stableVersion, canaryVersion string
 	steps                        string
-	endpoints                    []string
+	etcd                         *etcdflags.Flags
 	service, replica             string
 	ttl                          time.Duration
 	maxErrorRate                 float64
 	minSamples                   int64
 	progressDeadline             time.Duration
-	etcdCert, etcdKey, etcdCA    string
-	etcdUser, etcdPassword       string
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("fleetproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var stable, canary, endpoints string
+	var stable, canary string
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to proxy on")
 	fs.StringVar(&c.admin, "admin", "127.0.0.1:9090", "admin address (status, operations, windows for the leader)")
 	fs.StringVar(&stable, "stable", "", "stable upstream URL (required)")
@@ -82,23 +76,15 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.stableVersion, "stable-version", "stable", "stable version label")
 	fs.StringVar(&c.canaryVersion, "canary-version", "canary", "canary version label")
 	fs.StringVar(&c.steps, "steps", "10:1m,50:1m", "steps PERCENT:HOLD, comma-separated; hold 0 waits for a promote")
-	fs.StringVar(&endpoints, "etcd", "", "etcd endpoints, comma-separated (required)")
+	c.etcd = etcdflags.Register(fs, "FLEETPROXY_ETCD_PASSWORD")
 	fs.StringVar(&c.service, "service", "", "service name: the fleet (required)")
 	fs.StringVar(&c.replica, "replica", "", "replica ID (default hostname-pid)")
 	fs.DurationVar(&c.ttl, "ttl", fleet.DefaultTTL, "session TTL: how long a silent replica stays in the fleet")
 	fs.Float64Var(&c.maxErrorRate, "max-error-rate", 0.05, "highest acceptable share of canary 5xx, in (0,1)")
 	fs.Int64Var(&c.minSamples, "min-samples", 50, "canary requests a step needs before it is judged")
 	fs.DurationVar(&c.progressDeadline, "progress-deadline", 5*time.Minute, "roll back when a step makes no progress this long")
-	fs.StringVar(&c.etcdCert, "etcd-cert", "", "client certificate for etcd (TLS)")
-	fs.StringVar(&c.etcdKey, "etcd-key", "", "client key for etcd (TLS)")
-	fs.StringVar(&c.etcdCA, "etcd-ca", "", "CA bundle for etcd (TLS)")
-	fs.StringVar(&c.etcdUser, "etcd-user", "", "etcd user (auth)")
-	fs.StringVar(&c.etcdPassword, "etcd-password", "", "etcd password (auth; prefer FLEETPROXY_ETCD_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
-	}
-	if c.etcdPassword == "" {
-		c.etcdPassword = os.Getenv("FLEETPROXY_ETCD_PASSWORD")
 	}
 	var errs []error
 	for _, u := range []struct {
@@ -112,13 +98,8 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		}
 		*u.dst = p
 	}
-	for _, e := range strings.Split(endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			c.endpoints = append(c.endpoints, e)
-		}
-	}
-	if len(c.endpoints) == 0 {
-		errs = append(errs, errors.New("-etcd: no endpoint given"))
+	if _, err := c.etcd.Endpoints(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.service == "" {
 		errs = append(errs, errors.New("-service: required"))
@@ -130,21 +111,6 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		errs = append(errs, fmt.Errorf("-ttl: %v is under one second", c.ttl))
 	}
 	return c, errors.Join(errs...)
-}
-
-func (c config) etcdClient() (*clientv3.Client, error) {
-	cfg := clientv3.Config{Endpoints: c.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		Username: c.etcdUser, Password: c.etcdPassword}
-	if c.etcdCert != "" || c.etcdCA != "" {
-		info := transport.TLSInfo{CertFile: c.etcdCert, KeyFile: c.etcdKey, TrustedCAFile: c.etcdCA}
-		tc, err := info.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("etcd TLS: %w", err)
-		}
-		tc.MinVersion = tls.VersionTLS12
-		cfg.TLS = tc
-	}
-	return clientv3.New(cfg)
 }
 
 func main() {
@@ -166,7 +132,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
-	cli, err := cfg.etcdClient()
+	cli, err := cfg.etcd.Client()
 	if err != nil {
 		return err
 	}

@@ -217,6 +217,15 @@ func TestFleetRolloutSurvivesLeaderKill(t *testing.T) {
 		return true
 	}, "not every replica reached step 1")
 	assertShares(t, rs, 0.20)
+	// The status page lists the replicas.
+	resp, err := http.Get("http://" + rs[0].admin + "/")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, r := range rs {
+		assert.Contains(t, string(page), "<td>"+r.id+"</td>")
+	}
+	assert.Contains(t, string(page), "<td>20%</td>")
 
 	leader := leaderOf(rs)
 	var dead *replica

@@ -182,6 +182,7 @@ func (p *proxy) adminMux() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(p.status(ctx))
 	})
+	mux.HandleFunc("GET /{$}", p.servePage)
 	mux.Handle("GET "+fleet.WindowPath, fleet.WindowHandler(p.rec))
 	for path, kind := range map[string]string{"/promote": fleet.OpPromote, "/promote-fully": fleet.OpPromoteFully,
 		"/pause": fleet.OpPause, "/resume": fleet.OpResume, "/abort": fleet.OpAbort} {
