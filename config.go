@@ -7,6 +7,7 @@ import (
 	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/lock"
+	"github.com/ramp-go/ramp/release"
 	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"
@@ -21,6 +22,17 @@ type Config struct {
 	// the two must differ and neither may be "latest". They are also the
 	// backend names given to the Router.
 	Stable, Canary string
+	// Release, when set, is the canary release's identity and build
+	// metadata: commit, commit time (the lead time for changes runs from
+	// it), build time, image digest and release notes link. New checks
+	// each field (release.Identity.Validate, errors naming the field);
+	// the revision the history adds when the rollout starts carries them
+	// (Status.History, so release.KeysOf sees the lead time). Label is
+	// empty or equal to Canary; when set it must also name one build
+	// (release.CheckLabel: a semantic version or git SHA, no moving tag).
+	// Without it Stable and Canary keep the engine's looser rule, since
+	// they double as router backend names ("stable", "blue").
+	Release release.Identity
 	// Strategy yields the steps.
 	Strategy strategy.Strategy
 	// Router applies each step's route.

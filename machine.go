@@ -362,7 +362,9 @@ func (m *machine) begin() {
 	m.transition(Progressing)
 	m.st.Step, m.st.Completed, m.st.StartedAt, m.st.Plan = -1, 0, m.now, &m.plan
 	m.st.History = m.history(func(h *rollback.History) error {
-		return h.Add(rollback.Revision{Version: m.cfg.Canary, Previous: m.cfg.Stable, Outcome: rollback.OutcomeLive, StartedAt: m.now})
+		id := m.cfg.Release
+		return h.Add(rollback.Revision{Version: m.cfg.Canary, Previous: m.cfg.Stable, Outcome: rollback.OutcomeLive, StartedAt: m.now,
+			Commit: id.Commit, CommitTime: id.CommitTime, BuildTime: id.BuildTime, Digest: id.Digest, NotesURL: id.NotesURL})
 	})
 	m.save()
 	m.emit(EventStarted, "")

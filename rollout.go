@@ -14,6 +14,7 @@ import (
 	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/clock"
 	"github.com/ramp-go/ramp/lock"
+	"github.com/ramp-go/ramp/release"
 	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
 )
@@ -204,6 +205,23 @@ func (c *Config) validateVersions(bad func(string, ...any)) {
 	}
 	if c.Stable != "" && c.Stable == c.Canary {
 		bad("canary: %q is the same as stable", c.Canary)
+	}
+	c.validateRelease(bad)
+}
+
+// validateRelease checks Config.Release: its label only when given.
+func (c *Config) validateRelease(bad func(string, ...any)) {
+	id := c.Release
+	if id == (release.Identity{}) {
+		return
+	}
+	if id.Label != "" && id.Label != c.Canary {
+		bad("release: label: %q is not the canary %q", id.Label, c.Canary)
+	}
+	for _, e := range unjoin(id.Validate(nil)) {
+		if e != nil && (id.Label != "" || !errors.Is(e, release.ErrLabel)) {
+			bad("release: %w", e)
+		}
 	}
 }
 

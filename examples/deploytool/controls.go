@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -44,6 +43,9 @@ type controls struct {
 	keysWindow   time.Duration
 	labelPattern *regexp.Regexp
 	id           release.Identity // Label is -canary-version
+	// engineLock is the deploy lock the engine takes (a plain deploy
+	// with -lock); nil otherwise.
+	engineLock lock.Lock
 
 	// observe, when set, sees every rollout event (deploy calls it).
 	observe func(ramp.Event)
@@ -178,10 +180,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// controlled runs deploy inside the release controls: the deploy lock is
-// held for the whole run, the window is checked before anything moves
-// and watched while the rollout runs, and with -env the pipeline admits
-// the release and records how it ended.
+// controlled runs deploy inside the release controls. A plain deploy
+// hands the deploy lock and the window to the engine (ramp.Config.Lock,
+// Config.Window): the engine holds the lock for the rollout's life and
+// holds a step while the window is closed, saying why. With -env the
+// pipeline reads and writes the history before and after the rollout, so
+// deploytool holds the lock itself around the whole pipeline (a "running"
+// stage found while holding it belongs to a dead run).
 func controlled(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer) int {
 	c := &o.controls
 	fail := func(code int, format string, a ...any) int {
@@ -189,25 +194,28 @@ func controlled(ctx context.Context, o *options, out *lockedWriter, stderr io.Wr
 		return code
 	}
 	if c.lockFile != "" {
-		host, _ := os.Hostname()
-		l := lock.NewFile(c.lockFile, o.backend)
 		purpose := fmt.Sprintf("deploytool: %s → %s in backend %s", o.stableVersion, o.canaryVersion, o.backend)
 		if c.env != "" {
 			purpose += " in " + c.env
 		}
-		err := l.TryAcquire(ctx, lock.Holder{Host: host, PID: os.Getpid(), Version: o.canaryVersion, Purpose: purpose})
-		if errors.Is(err, lock.ErrHeld) {
-			return fail(exitLockHeld, "%v", err)
-		}
-		if err != nil {
-			return fail(exitError, "-lock: %v", err)
-		}
-		defer func() {
-			if err := l.Release(context.Background()); err != nil {
-				fmt.Fprintf(stderr, "deploytool: releasing the lock: %v\n", err)
+		l := &purposeLock{Lock: lock.NewFile(c.lockFile, o.backend), purpose: purpose,
+			acquired: func() { out.printf("deploytool: holding the deploy lock %s\n", c.lockFile) }}
+		if c.env == "" {
+			c.engineLock = l
+		} else {
+			err := l.TryAcquire(ctx, lock.Holder{Version: o.canaryVersion})
+			if errors.Is(err, lock.ErrHeld) {
+				return fail(exitLockHeld, "%v", err)
 			}
-		}()
-		out.printf("deploytool: holding the deploy lock %s\n", c.lockFile)
+			if err != nil {
+				return fail(exitError, "-lock: %v", err)
+			}
+			defer func() {
+				if err := l.Release(context.Background()); err != nil {
+					fmt.Fprintf(stderr, "deploytool: releasing the lock: %v\n", err)
+				}
+			}()
+		}
 	}
 	if c.calendar != nil && c.overrideBy != "" {
 		now := time.Now()
@@ -217,72 +225,61 @@ func controlled(ctx context.Context, o *options, out *lockedWriter, stderr io.Wr
 			return fail(exitUsage, "-override-by: %v", err)
 		}
 	}
-	if c.calendar != nil && c.windowWait > 0 {
-		if d := c.calendar.Check(time.Now()); !d.Open {
-			out.printf("deploytool: waiting up to %v for the deployment window: %s\n", c.windowWait, d.Reason)
-			wctx, cancel := context.WithTimeout(ctx, c.windowWait)
-			_, _ = window.Wait(wctx, c.calendar, nil, 0) // still closed: refused below
-			cancel()
-		}
-	}
 	if c.env == "" {
-		if code, ok := checkWindow(c.calendar, out, stderr); !ok {
+		// Checked before the preflight, so a closed window touches
+		// nothing; the engine asks again when the rollout starts.
+		if code, ok := checkWindow(c, out, stderr); !ok {
 			return code
 		}
 		return deploy(ctx, o, out, stderr)
 	}
+	if c.calendar != nil && c.windowWait > 0 {
+		// The pipeline admits a release only into an open window.
+		if d := c.calendar.Check(time.Now()); !d.Open {
+			out.printf("deploytool: waiting up to %v for the deployment window: %s\n", c.windowWait, d.Reason)
+			wctx, cancel := context.WithTimeout(ctx, c.windowWait)
+			_, _ = window.Wait(wctx, c.calendar, nil, 0) // still closed: the pipeline refuses
+			cancel()
+		}
+	}
 	return promote(ctx, o, out, stderr)
 }
 
-// checkWindow refuses a start outside the window; an open decision on an
-// override is printed.
-func checkWindow(cal *window.Calendar, out *lockedWriter, stderr io.Writer) (int, bool) {
-	if cal == nil {
+// purposeLock is a deploy lock that names deploytool's purpose in its
+// holder (the engine names the version) and says when it is taken.
+type purposeLock struct {
+	lock.Lock
+	purpose  string
+	acquired func()
+}
+
+func (l *purposeLock) TryAcquire(ctx context.Context, h lock.Holder) error {
+	h.Purpose = l.purpose
+	err := l.Lock.TryAcquire(ctx, h)
+	if err == nil {
+		l.acquired()
+	}
+	return err
+}
+
+// checkWindow refuses a start outside the window unless -window-wait asks
+// to wait for it (the engine waits, Config.WindowClosed); an open
+// decision on an override is printed.
+func checkWindow(c *controls, out *lockedWriter, stderr io.Writer) (int, bool) {
+	if c.calendar == nil {
 		return 0, true
 	}
-	d := cal.Check(time.Now())
-	if !d.Open {
+	d := c.calendar.Check(time.Now())
+	switch {
+	case !d.Open && c.windowWait > 0:
+		out.printf("deploytool: waiting up to %v for the deployment window: %s\n", c.windowWait, d.Reason)
+	case !d.Open:
 		fmt.Fprintf(stderr, "deploytool: outside the deployment window: %s\n", d.Reason)
 		return exitWindowClosed, false
-	}
-	if d.Override != nil {
+	case d.Override != nil:
 		out.printf("deploytool: window closed; going ahead on the override of %s: %s\n", d.Override.Who, d.Override.Why)
 	}
 	return 0, true
-}
-
-// watchWindow holds the rollout (Pause) while the window is closed and
-// lets it go on (Resume) when it opens, until stop is closed. A rollback
-// is never held: Pause does not stop triggers or Abort. It stands in for
-// ramp.Config.Window until the engine takes a window.Checker itself.
-func watchWindow(cal *window.Calendar, r *ramp.Rollout, out *lockedWriter, stop <-chan struct{}) {
-	held := false
-	for {
-		d := cal.Check(time.Now())
-		switch {
-		case !d.Open && !held:
-			if err := r.Pause(); err == nil {
-				held = true
-				out.printf("deploytool: window closed: holding the current step: %s\n", d.Reason)
-			}
-		case d.Open && held:
-			if err := r.Resume(); err == nil {
-				held = false
-				out.printf("deploytool: window open again: going on\n")
-			}
-		}
-		wait := 30 * time.Second // the stop switch has no Next: look again
-		if !d.Next.IsZero() {
-			wait = min(wait, max(time.Until(d.Next), 10*time.Millisecond))
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // promote runs deploy as environment c.env of the pipeline kept in

@@ -106,17 +106,30 @@ func TestOutsideTheWindowExits5(t *testing.T) {
 	assert.Contains(t, r.stderr, "deploytool: haproxy:")
 }
 
+// -window-wait: the engine waits, pending, for the window (Config.Window
+// with WaitForWindow) and deploytool gives up after the wait, exiting 5
+// with the window's reason; a window that opens in time lets it go on.
 func TestWindowWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts haproxy")
+	}
+	s := startSite(t)
 	now := time.Now()
-	frozen := freezeFile(t, now.Add(-time.Hour), now.Add(1500*time.Millisecond))
-	r := runTool(context.Background(), noSite(t, "-windows", frozen, "-window-wait", "200ms")...)
+	frozen := freezeFile(t, now.Add(-time.Hour), now.Add(2*time.Second))
+	r := runTool(context.Background(), siteArgs(s, fakeProm(t, passing).URL, "-windows", frozen, "-window-wait", "300ms")...)
+	t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	assert.Equal(t, exitWindowClosed, r.code, "still closed after the wait: %s", r.stderr)
-	assert.Contains(t, r.stdout, `deploytool: waiting up to 200ms for the deployment window: closed by freeze "maintenance"`)
+	assert.Contains(t, r.stdout, `deploytool: waiting up to 300ms for the deployment window: closed by freeze "maintenance"`)
+	assert.Contains(t, r.stdout, `deploytool: waiting for the deployment window: closed by freeze "maintenance"`, "the engine's event says why")
+	assert.Contains(t, r.stderr, `deploytool: outside the deployment window after waiting 300ms: closed by freeze "maintenance"`)
+	assert.Equal(t, map[string]int{"stable": 256, "canary": 0}, s.weights(t), "nothing moved")
 
-	r = runTool(context.Background(), noSite(t, "-windows", frozen, "-window-wait", "1m")...)
-	assert.Equal(t, exitError, r.code, "the window opened: on to the preflight, which fails without HAProxy: %s", r.stderr)
-	assert.Contains(t, r.stderr, "deploytool: haproxy:")
-	assert.False(t, time.Now().Before(now.Add(1500*time.Millisecond)), "it waited for the freeze to end")
+	r = runTool(context.Background(), siteArgs(s, fakeProm(t, passing).URL, "-windows", frozen, "-window-wait", "1m", "-steps", "50,100", "-step-duration", "200ms")...)
+	t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	assert.Equal(t, exitPromoted, r.code, "the window opened: the rollout ran: %s", r.stderr)
+	assert.False(t, time.Now().Before(now.Add(2*time.Second)), "it waited for the freeze to end")
+	assert.Less(t, strings.Index(r.stdout, "deploytool: waiting for the deployment window"), strings.Index(r.stdout, "gets 50.00%"))
+	assert.NotContains(t, r.stdout, "paused", "the window holds the rollout, not a manual pause")
 
 	r = runTool(context.Background(), noSite(t, "-window-wait", "-1s")...)
 	assert.Equal(t, exitUsage, r.code)
@@ -322,7 +335,24 @@ func TestWindowClosingMidRolloutHolds(t *testing.T) {
 	between := out[held:open]
 	assert.NotContains(t, between, "gets ", "no step starts while the window is closed")
 	assert.Contains(t, out[open:], "step 3 of 3")
+	assert.NotContains(t, out, "paused", "the engine holds the step (Config.Window), not a manual pause")
 	assert.GreaterOrEqual(t, r.took, 3*time.Second, "the run waited for the window")
+}
+
+// An override of a closed window is recorded by the engine: its event
+// names who and why.
+func TestWindowOverrideRecorded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts haproxy")
+	}
+	s := startSite(t)
+	now := time.Now()
+	r := runTool(context.Background(), siteArgs(s, fakeProm(t, passing).URL, "-windows", freezeFile(t, now.Add(-time.Hour), now.Add(time.Hour)),
+		"-override-by", "carol", "-override-reason", "CVE-2026-1", "-steps", "50,100", "-step-duration", "200ms")...)
+	t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	require.Equal(t, exitPromoted, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "deploytool: window closed; going ahead on the override of carol: CVE-2026-1")
+	assert.Regexp(t, `\] no step yet: window overridden by carol: CVE-2026-1`, r.stdout)
 }
 
 // A rollback is never held by a window: interrupted while held, the run

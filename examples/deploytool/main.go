@@ -16,6 +16,7 @@ import (
 	"github.com/ramp-go/ramp"
 	"github.com/ramp-go/ramp/analysis"
 	promq "github.com/ramp-go/ramp/analysis/prometheus"
+	"github.com/ramp-go/ramp/lock"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"
 	"github.com/ramp-go/ramp/traffic/haproxy"
@@ -64,7 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "deploytool: %v\n", err)
 		return exitError
 	}
-	return controlled(ctx, o, &lockedWriter{w: stdout}, stderr)
+	out := &lockedWriter{w: stdout}
+	defer out.close() // an event delivered late (Run stopped waiting) prints nothing after run returns
+	return controlled(ctx, o, out, stderr)
 }
 
 func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer) int {
@@ -123,11 +126,16 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 	finished := make(chan struct{})
 	var once sync.Once
 	stamp := func(t time.Time) string { return fmt.Sprintf("[%6.1fs]", t.Sub(start).Seconds()) }
+	windowHeld := false // OnEvent is called from one goroutine
 	onEvent := func(e ramp.Event) {
 		if o.controls.observe != nil {
 			o.controls.observe(e)
 		}
 		step := strategy.StepText(e.Step, len(canary.Steps))
+		if windowHeld && (e.Kind == ramp.EventStarted || e.Kind == ramp.EventStepStarted || e.Kind == ramp.EventSucceeded) {
+			windowHeld = false
+			out.printf("deploytool: window open again: going on\n")
+		}
 		switch e.Kind {
 		case ramp.EventStepStarted:
 			w, _ := haproxy.Weights([]float64{e.Percent, 100 - e.Percent})
@@ -137,6 +145,16 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 			out.printf("%s %s: analysis %s: %s\n", stamp(e.Time), step, e.Result.Verdict, stripQueries(e.Reason))
 		case ramp.EventPaused, ramp.EventResumed, ramp.EventPromoted:
 			out.printf("%s %s: %s: %s\n", stamp(e.Time), step, e.Kind, e.Reason)
+		case ramp.EventWindowClosed:
+			why := strings.TrimPrefix(e.Reason, "deployment window closed: ")
+			if e.Step < 0 {
+				out.printf("deploytool: waiting for the deployment window: %s\n", why)
+			} else {
+				out.printf("deploytool: window closed: holding the current step: %s\n", why)
+			}
+			windowHeld = true
+		case ramp.EventWindowOverride:
+			out.printf("%s %s: %s\n", stamp(e.Time), step, e.Reason)
 		case ramp.EventRouterError, ramp.EventTriggerError:
 			out.printf("%s %s: %s: %s\n", stamp(e.Time), step, strings.ReplaceAll(e.Kind.String(), "_", " "), e.Reason)
 		case ramp.EventRollingBack:
@@ -150,7 +168,7 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 		}
 	}
 
-	rollout, err := ramp.New(ctx, ramp.Config{
+	cfg := ramp.Config{
 		Stable:           o.stableVersion,
 		Canary:           o.canaryVersion,
 		Strategy:         canary,
@@ -158,43 +176,93 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 		Analyzer:         labelsToServers(analyzer, servers),
 		ProgressDeadline: o.progressDeadline,
 		OnEvent:          onEvent,
-	})
+		Lock:             o.controls.engineLock,
+		Release:          o.controls.id,
+	}
+	if o.controls.historyFile == "" && o.controls.env == "" {
+		// Outside a pipeline the label is a backend name, not checked as
+		// a release's identity (controls.check).
+		cfg.Release.Label = ""
+	}
+	if cal := o.controls.calendar; cal != nil {
+		cfg.Window = cal
+		if o.controls.windowWait > 0 {
+			cfg.WindowClosed = ramp.WaitForWindow
+		}
+	}
+	rollout, err := ramp.New(ctx, cfg)
 	if err != nil {
 		return fail("%v", err)
 	}
 
 	// The rollout runs on a context of its own: a signal asks it to roll
 	// back (Abort) rather than stopping it halfway.
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
 	runErr := make(chan error, 1)
-	go func() { runErr <- rollout.Run(runCtx) }()
-	if o.controls.calendar != nil {
-		stopWatch := make(chan struct{})
-		defer close(stopWatch)
-		go watchWindow(o.controls.calendar, rollout, out, stopWatch)
+	var cancelRun context.CancelFunc
+	startRun := func() {
+		runCtx, cancel := context.WithCancel(context.Background())
+		cancelRun = cancel
+		go func() { runErr <- rollout.Run(runCtx) }()
+	}
+	startRun()
+	defer func() { cancelRun() }()
+	var waited <-chan time.Time // -window-wait: the rollout must start by then
+	if cfg.WindowClosed == ramp.WaitForWindow {
+		t := time.NewTimer(time.Until(start.Add(o.controls.windowWait)))
+		defer t.Stop()
+		waited = t.C
 	}
 
-	select {
-	case err = <-runErr:
-	case <-ctx.Done():
-		reason := "interrupted"
-		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
-			reason += ": " + c.Error()
-		}
-		out.printf("%s %s: rolling back\n", stamp(time.Now()), reason)
-		actx, cancel := context.WithTimeout(context.Background(), o.rollbackTimeout)
-		aerr := rollout.Abort(actx, reason)
-		cancel()
-		if aerr != nil && !errors.Is(aerr, ramp.ErrPhase) {
+	for done := false; !done; {
+		select {
+		case <-waited:
+			waited = nil
+			if rollout.Status().Phase != ramp.Pending {
+				continue // it started in time
+			}
 			cancelRun()
-			<-runErr
-			return fail("rollback after %s did not complete within %v: %v; traffic may still reach %s: check HAProxy",
-				reason, o.rollbackTimeout, aerr, o.canaryVersion)
+			if err = <-runErr; !errors.Is(err, context.Canceled) {
+				done = true // Run had returned on its own (the lock, say)
+				continue
+			}
+			if st := rollout.Status(); st.Phase == ramp.Pending {
+				// Nothing started (Run stopped waiting): nothing to undo.
+				fmt.Fprintf(stderr, "deploytool: outside the deployment window after waiting %v: %s\n", o.controls.windowWait,
+					strings.TrimPrefix(reasonOr(st.Waiting, "it did not open"), "deployment window closed: "))
+				return exitWindowClosed
+			}
+			// The window opened as the wait ended: carry on.
+			startRun()
+		case err = <-runErr:
+			done = true
+		case <-ctx.Done():
+			done = true
+			reason := "interrupted"
+			if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+				reason += ": " + c.Error()
+			}
+			out.printf("%s %s: rolling back\n", stamp(time.Now()), reason)
+			actx, cancel := context.WithTimeout(context.Background(), o.rollbackTimeout)
+			aerr := rollout.Abort(actx, reason)
+			cancel()
+			if aerr != nil && !errors.Is(aerr, ramp.ErrPhase) {
+				cancelRun()
+				<-runErr
+				return fail("rollback after %s did not complete within %v: %v; traffic may still reach %s: check HAProxy",
+					reason, o.rollbackTimeout, aerr, o.canaryVersion)
+			}
+			err = <-runErr
 		}
-		err = <-runErr
 	}
-	if err != nil {
+	var held *lock.HeldError
+	switch {
+	case errors.As(err, &held):
+		fmt.Fprintf(stderr, "deploytool: %v\n", held)
+		return exitLockHeld
+	case errors.Is(err, ramp.ErrWindowClosed):
+		fmt.Fprintf(stderr, "deploytool: outside the deployment window: %s\n", strings.TrimPrefix(err.Error(), ramp.ErrWindowClosed.Error()+": "))
+		return exitWindowClosed
+	case err != nil:
 		return fail("rollout: %v", err)
 	}
 	select { // the last event line comes before the summary
@@ -329,14 +397,31 @@ func describeRoute(r traffic.Route) string {
 	return strings.Join(parts, ", ")
 }
 
-// lockedWriter serialises the lines of the event callback and of run.
+// lockedWriter serialises the lines of the event callback and of run;
+// once closed it drops them.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
 }
 
 func (l *lockedWriter) printf(format string, a ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, format, a...)
+	if !l.closed {
+		fmt.Fprintf(l.w, format, a...)
+	}
+}
+
+func (l *lockedWriter) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+}
+
+func reasonOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
