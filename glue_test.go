@@ -8,7 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/release"
+	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
 )
 
@@ -68,3 +70,60 @@ func TestReleaseMetadataValidated(t *testing.T) {
 	_, err := New(bg, cfg)
 	require.NoError(t, err, "a good identity is accepted")
 }
+
+// New asks every component that judges recorded windows whether it
+// remembers the longest step it judges: a 10-minute step over a default
+// Recorder (60 s) is refused, naming the step, through Thresholds as the
+// analyzer and through a Guard as a trigger; a Recorder sized for it is
+// accepted.
+func TestSpanOfTheLongestStepIsChecked(t *testing.T) {
+	pol := &strategy.Analysis{Policy: analysis.Policy{Interval: 10 * time.Second}}
+	plan := steps(strategy.Step{Percent: 10, Hold: 30 * time.Second, Analysis: pol}, strategy.Step{Percent: 50, Hold: 10 * time.Minute, Analysis: pol})
+	cfg := func(rec *analysis.Recorder, analyzer bool) Config {
+		c := Config{Stable: "v1", Canary: "v2", Strategy: plan, Router: newFakeRouter()}
+		if analyzer {
+			th, err := analysis.NewThresholds(rec, analysis.ErrorRate(0.01))
+			require.NoError(t, err)
+			c.Analyzer = th
+		} else {
+			c.Analyzer = always(analysis.Pass, "ok")
+			// A source of windows only: the guard cannot read totals.
+			c.Triggers = []rollback.Trigger{&rollback.Guard{Source: windowsOnly{rec}, MaxErrorRate: 0.01}}
+		}
+		return c
+	}
+	short, err := analysis.NewRecorder(analysis.RecorderOptions{}, "v1", "v2")
+	require.NoError(t, err)
+	for _, analyzer := range []bool{true, false} {
+		_, err = New(bg, cfg(short, analyzer))
+		require.ErrorIs(t, err, analysis.ErrSpanTooLong)
+		require.ErrorIs(t, err, ErrInvalidConfig)
+		assert.Contains(t, err.Error(), "cannot judge step 2 of 2 (steps[1]), held 10m0s")
+		assert.Contains(t, err.Error(), "set RecorderOptions.Span to at least 10m0s")
+	}
+	long, err := analysis.NewRecorder(analysis.RecorderOptions{Span: 10 * time.Minute}, "v1", "v2")
+	require.NoError(t, err)
+	for _, analyzer := range []bool{true, false} {
+		_, err = New(bg, cfg(long, analyzer))
+		require.NoError(t, err, "a recorder that remembers the longest step")
+	}
+	// A Guard over the Recorder itself reads exact totals: any step fits.
+	c := cfg(short, false)
+	c.Triggers = []rollback.Trigger{&rollback.Guard{Source: short, MaxErrorRate: 0.01}}
+	_, err = New(bg, c)
+	require.NoError(t, err, "the guard reads totals since the watch began")
+	// A step's own analyzer is asked with that step's hold only.
+	own := steps(strategy.Step{Percent: 10, Hold: 30 * time.Second, Analysis: &strategy.Analysis{Policy: pol.Policy, Analyzer: cfg(short, true).Analyzer}},
+		strategy.Step{Percent: 50, Hold: 10 * time.Minute})
+	_, err = New(bg, Config{Stable: "v1", Canary: "v2", Strategy: own, Router: newFakeRouter()})
+	require.NoError(t, err, "the 30 s step fits the default recorder")
+}
+
+// windowsOnly hides a Recorder's totals: a WindowSource that can say its
+// span.
+type windowsOnly struct{ rec *analysis.Recorder }
+
+func (w windowsOnly) Window(b string, since, until time.Time) analysis.Window {
+	return w.rec.Window(b, since, until)
+}
+func (w windowsOnly) CheckSpan(d time.Duration) error { return w.rec.CheckSpan(d) }

@@ -289,6 +289,7 @@ func (c *Config) validateComponents(plan Plan, steps []strategy.Step) error {
 	if err := validateAny(c.Analyzer); err != nil {
 		bad("analyzer (%T): %w", c.Analyzer, err)
 	}
+	c.checkSpans(plan, steps, bad)
 	for i, s := range steps {
 		name := fmt.Sprintf("strategy: %s (steps[%d])", strategy.StepText(i, plan.total()), i)
 		if err := s.Validate(fmt.Sprintf("steps[%d]", i)); err != nil {

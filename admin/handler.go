@@ -80,6 +80,16 @@ type Options struct {
 	// Logger, when set, gets a line per operation and per refusal (never
 	// the token).
 	Logger *slog.Logger
+	// DeliveryWindow is the span the four keys in /status (Status.Delivery)
+	// are computed over. Zero or negative: DefaultDeliveryWindow (30 days).
+	DeliveryWindow time.Duration
+}
+
+func (h *Handler) deliveryWindow() time.Duration {
+	if h.opts.DeliveryWindow > 0 {
+		return h.opts.DeliveryWindow
+	}
+	return DefaultDeliveryWindow
 }
 
 // Handler is the admin API of one rollout. Make it with NewHandler.

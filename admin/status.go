@@ -38,6 +38,9 @@ type Status struct {
 	// second, oldest first.
 	Timeline  []Sample            `json:"timeline"`
 	Revisions []rollback.Revision `json:"revisions,omitempty"`
+	// Delivery is the four keys over Options.DeliveryWindow, from
+	// Revisions.
+	Delivery Delivery `json:"delivery"`
 }
 
 // Step is one step of the plan.
@@ -156,6 +159,7 @@ func (h *Handler) status() Status {
 		History:    []Event{},
 		Timeline:   h.samplesCopy(),
 		Revisions:  st.History,
+		Delivery:   deliveryOf(st.History, time.Now(), h.deliveryWindow()),
 	}
 	if h.opts.Events != nil {
 		out.History = h.opts.Events.List()

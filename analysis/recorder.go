@@ -979,3 +979,15 @@ func (st *recState) add(name string) *recBackend {
 	st.table.Store(nt)
 	return b
 }
+
+// spanChecker is a WindowSource that can say whether it covers a span
+// (a *Recorder can).
+type spanChecker interface{ CheckSpan(time.Duration) error }
+
+// checkSourceSpan forwards CheckSpan to src when src implements it.
+func checkSourceSpan(src WindowSource, d time.Duration) error {
+	if c, ok := src.(spanChecker); ok && src != nil {
+		return c.CheckSpan(d)
+	}
+	return nil
+}

@@ -121,6 +121,12 @@ func (s *SequentialErrorRate) name() string {
 
 func (s *SequentialErrorRate) passLimit() float64 { return orDefault(s.PassLimit, s.Limit) }
 
+// CheckSpan asks Source whether it covers a step of d, when Source can
+// say (a *Recorder can: an error wrapping ErrSpanTooLong when d is
+// longer than its Span); nil otherwise. The rollout engine asks before a
+// rollout starts.
+func (s *SequentialErrorRate) CheckSpan(d time.Duration) error { return checkSourceSpan(s.Source, d) }
+
 // Validate reports every problem with the test's settings at once (a nil
 // Source is only a problem for Analyze).
 func (s *SequentialErrorRate) Validate() error {
@@ -578,6 +584,12 @@ func (s *SequentialErrorRatio) ratios() (fail, pass float64) {
 	return fail, orDefault(s.PassRatio, 2*fail)
 }
 
+// CheckSpan asks Source whether it covers a step of d, when Source can
+// say (a *Recorder can: an error wrapping ErrSpanTooLong when d is
+// longer than its Span); nil otherwise. The rollout engine asks before a
+// rollout starts.
+func (s *SequentialErrorRatio) CheckSpan(d time.Duration) error { return checkSourceSpan(s.Source, d) }
+
 // Validate reports every problem with the test's settings at once.
 func (s *SequentialErrorRatio) Validate() error {
 	var errs []error
@@ -911,6 +923,12 @@ func (s *SequentialLatency) name() string {
 func (s *SequentialLatency) passMargin() float64 {
 	return orDefault(s.PassMargin, DefaultLatencyPassMargin+s.Margin)
 }
+
+// CheckSpan asks Source whether it covers a step of d, when Source can
+// say (a *Recorder can: an error wrapping ErrSpanTooLong when d is
+// longer than its Span); nil otherwise. The rollout engine asks before a
+// rollout starts.
+func (s *SequentialLatency) CheckSpan(d time.Duration) error { return checkSourceSpan(s.Source, d) }
 
 // Validate reports every problem with the test's settings at once.
 func (s *SequentialLatency) Validate() error {

@@ -294,6 +294,12 @@ func NewThresholds(src WindowSource, rules ...Threshold) (*Thresholds, error) {
 	return t, nil
 }
 
+// CheckSpan asks Source whether it covers a step of d, when Source can
+// say (a *Recorder can: an error wrapping ErrSpanTooLong when d is
+// longer than its Span); nil otherwise. The rollout engine asks before a
+// rollout starts.
+func (t *Thresholds) CheckSpan(d time.Duration) error { return checkSourceSpan(t.Source, d) }
+
 // Validate reports every problem with t at once.
 func (t *Thresholds) Validate() error {
 	var errs []error

@@ -168,6 +168,22 @@ type Guard struct {
 	Clock clock.Clock
 }
 
+// CheckSpan says whether the guard judges a step of d whole. A Source
+// with a Total method (an *analysis.Recorder) gives exact totals since
+// Watch began, whatever its span: nil. Otherwise the guard reads
+// Source's windows, and CheckSpan asks Source when Source can say (its
+// own CheckSpan method); nil when it cannot. The rollout engine asks
+// before a rollout starts.
+func (g *Guard) CheckSpan(d time.Duration) error {
+	if _, totals := g.Source.(interface{ Total(string) analysis.Window }); totals {
+		return nil
+	}
+	if c, ok := g.Source.(interface{ CheckSpan(time.Duration) error }); ok && g.Source != nil {
+		return c.CheckSpan(d)
+	}
+	return nil
+}
+
 // Validate reports every problem with g at once, naming the field and
 // value.
 func (g *Guard) Validate() error {

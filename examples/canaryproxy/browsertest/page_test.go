@@ -292,6 +292,14 @@ func TestStatusPageFollowsARollout(t *testing.T) {
 	assert.Equal(t, "set before the rollout moved", p.eval(`window.rampMark || "reloaded"`))
 	t.Logf("after the rollback: phase %q, %s, versions:\n%s", p.text("phase"), reason, rows)
 
+	// The four keys from the rollout's history: one deployment, rolled
+	// back.
+	keys := p.until(5*time.Second, "the four keys", `[...document.querySelectorAll("#dtable tr")].map(r => [...r.cells].map(c => c.textContent).join("|")).join("\n")`,
+		func(s string) bool { return strings.Contains(s, "change failure rate|100%|low|1 deployment") })
+	assert.Contains(t, keys, "deployment frequency|0.03 a day|medium|1 deployment")
+	assert.Regexp(t, `(?m)^time to restore\|[\d.]+(ms|s)\|elite\|1 deployment$`, keys)
+	assert.Contains(t, keys, "lead time for changes|n/a|unknown|0 deployments")
+
 	// Charts drew from the samples.
 	assert.NotEqual(t, "0", p.eval(`String(document.querySelectorAll("#sharechart polyline").length)`), "the share chart has a line")
 
