@@ -9,7 +9,7 @@
 // # Endpoints
 //
 //	GET  /          status page (inline script and style under a strict CSP; loads nothing else)
-//	GET  /status    JSON Status: phase, canary_percent, step, steps, reason, last verdict, versions, history
+//	GET  /status    JSON Status: phase, canary_percent, step, steps, reason, last verdict, versions, history, delivery
 //	GET  /metrics   Options.Metrics (404 when nil)
 //	GET  /healthz   200 "ok"
 //	POST /promote       leave the current step now
@@ -36,6 +36,16 @@
 // ramp.Config.OnEvent; the page's charts from samples of the share and
 // per-version counts the handler takes at most once a second when /status
 // is read, and every second while Handler.Run runs.
+//
+// # The four keys
+//
+// Status.Delivery holds deployment frequency, lead time for changes,
+// change failure rate and time to restore, computed with release.KeysOf
+// from the rollout's history over Options.DeliveryWindow (30 days by
+// default), each placed in its band of the 2023 DORA report; the page
+// shows them. The history holds one rollout's revisions (up to
+// ramp.Config.HistoryLimit), so these are the keys of that service as
+// far as its history reaches.
 //
 // The handler holds no lock while it reads the request or the rollout: an
 // abort is never queued behind a slow status read.

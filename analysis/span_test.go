@@ -19,8 +19,12 @@ func TestJudgesForwardCheckSpan(t *testing.T) {
 		of   func(WindowSource) interface{ CheckSpan(time.Duration) error }
 	}{
 		{"Thresholds", func(s WindowSource) interface{ CheckSpan(time.Duration) error } { return &Thresholds{Source: s} }},
-		{"SequentialErrorRate", func(s WindowSource) interface{ CheckSpan(time.Duration) error } { return &SequentialErrorRate{Source: s} }},
-		{"SequentialErrorRatio", func(s WindowSource) interface{ CheckSpan(time.Duration) error } { return &SequentialErrorRatio{Source: s} }},
+		{"SequentialErrorRate", func(s WindowSource) interface{ CheckSpan(time.Duration) error } {
+			return &SequentialErrorRate{Source: s}
+		}},
+		{"SequentialErrorRatio", func(s WindowSource) interface{ CheckSpan(time.Duration) error } {
+			return &SequentialErrorRatio{Source: s}
+		}},
 		{"SequentialLatency", func(s WindowSource) interface{ CheckSpan(time.Duration) error } { return &SequentialLatency{Source: s} }},
 	} {
 		if err := tc.of(rec).CheckSpan(10 * time.Minute); !errors.Is(err, ErrSpanTooLong) {

@@ -348,11 +348,15 @@ func TestWindowOverrideRecorded(t *testing.T) {
 	s := startSite(t)
 	now := time.Now()
 	r := runTool(context.Background(), siteArgs(s, fakeProm(t, passing).URL, "-windows", freezeFile(t, now.Add(-time.Hour), now.Add(time.Hour)),
-		"-override-by", "carol", "-override-reason", "CVE-2026-1", "-steps", "50,100", "-step-duration", "200ms")...)
+		"-override-by", "carol", "-override-reason", "CVE-2026-1", "-steps", "50,100", "-step-duration", "200ms",
+		"-commit", "0123456", "-commit-time", "2026-12-01T09:30:00+01:00", "-digest", "sha256:"+strings.Repeat("c", 64))...)
 	t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	require.Equal(t, exitPromoted, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "deploytool: window closed; going ahead on the override of carol: CVE-2026-1")
 	assert.Regexp(t, `\] no step yet: window overridden by carol: CVE-2026-1`, r.stdout)
+	// -commit, -commit-time and -digest reach the engine's history
+	// (Config.Release).
+	assert.Contains(t, r.stdout, "deploytool: history: canary succeeded: commit 0123456, digest sha256:"+strings.Repeat("c", 64)+", committed 2026-12-01T08:30:00Z")
 }
 
 // A rollback is never held by a window: interrupted while held, the run

@@ -8,9 +8,13 @@
 // lock is held, 5 outside the deployment window, 6 refused by the
 // environment pipeline. SIGINT and SIGTERM roll back before the tool exits.
 //
-// The release controls (controls.go): -lock takes a lock.File for the
-// run; -windows reads a window.Calendar, refuses a start outside it and
-// holds a running rollout's step while it is closed; "deploytool promote
+// The release controls (controls.go): -lock is a lock.File the engine
+// takes for the rollout (ramp.Config.Lock; with -env deploytool holds it
+// around the whole pipeline); -windows reads a window.Calendar, refuses a
+// start outside it (or waits, -window-wait) and the engine
+// (ramp.Config.Window) holds a running rollout's step while it is closed;
+// -commit, -digest and the like reach the history through
+// ramp.Config.Release; "deploytool promote
 // -env prod -history FILE" runs the rollout as one environment of a
 // release.Pipeline and prints the four keys of its history.
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/ramp-go/ramp/analysis"
 	promq "github.com/ramp-go/ramp/analysis/prometheus"
 	"github.com/ramp-go/ramp/lock"
+	"github.com/ramp-go/ramp/rollback"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"
 	"github.com/ramp-go/ramp/traffic/haproxy"
@@ -279,6 +280,9 @@ func deploy(ctx context.Context, o *options, out *lockedWriter, stderr io.Writer
 	} else {
 		out.printf("deploytool: HAProxy after: %s\n", describeRoute(after))
 	}
+	if line := describeRevision(st.History, o.canaryVersion); line != "" {
+		out.printf("deploytool: history: %s\n", line)
+	}
 	took := time.Since(start).Round(100 * time.Millisecond)
 	switch st.Phase {
 	case ramp.Succeeded:
@@ -387,6 +391,36 @@ func stepList(steps []strategy.Step) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// describeRevision names the release metadata the engine recorded for
+// version (from Config.Release), or "" when it recorded none.
+func describeRevision(revs []rollback.Revision, version string) string {
+	for i := len(revs) - 1; i >= 0; i-- {
+		r := revs[i]
+		if r.Version != version {
+			continue
+		}
+		var parts []string
+		for _, f := range []struct{ name, val string }{{"commit", r.Commit}, {"digest", r.Digest}, {"notes", r.NotesURL}} {
+			if f.val != "" {
+				parts = append(parts, f.name+" "+f.val)
+			}
+		}
+		for _, f := range []struct {
+			name string
+			t    time.Time
+		}{{"committed", r.CommitTime}, {"built", r.BuildTime}} {
+			if !f.t.IsZero() {
+				parts = append(parts, f.name+" "+f.t.UTC().Format(time.RFC3339))
+			}
+		}
+		if len(parts) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%s %s: %s", r.Version, r.Outcome, strings.Join(parts, ", "))
+	}
+	return ""
 }
 
 func describeRoute(r traffic.Route) string {
