@@ -44,7 +44,7 @@ func (c *Config) checkSpans(plan Plan, steps []strategy.Step, bad func(string, .
 	}
 	for i, s := range steps {
 		if s.Analysis != nil && s.Analysis.Analyzer != nil && s.EffectiveHold() > 0 {
-			ask(fmt.Sprintf("strategy: %s: analyzer", name(i)), s.Analysis.Analyzer, i)
+			ask(fmt.Sprintf("strategy: steps[%d]: analyzer", i), s.Analysis.Analyzer, i)
 		}
 	}
 	all := longest(func(strategy.Step) bool { return true })
