@@ -2,13 +2,16 @@ package ramp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ramp-go/ramp"
 	"github.com/ramp-go/ramp/analysis"
 	"github.com/ramp-go/ramp/clock"
+	"github.com/ramp-go/ramp/release"
 	"github.com/ramp-go/ramp/strategy"
 	"github.com/ramp-go/ramp/traffic"
 )
@@ -128,4 +131,38 @@ func ExampleRollout_Abort() {
 	// route: v2 10.00%, v1 90.00%
 	// route: v2 0.00%, v1 100.00%
 	// rolled_back - p99 latency doubled on the dashboard
+}
+
+// A Recorder must remember the longest step it judges: New refuses a
+// 10-minute step over the default Recorder (60 s) and says how to size it.
+func ExampleNew_recorderSpan() {
+	plan := strategy.Canary{Steps: []strategy.Step{{Percent: 50, Hold: 10 * time.Minute,
+		Analysis: &strategy.Analysis{Policy: analysis.Policy{Interval: 30 * time.Second}}}}}
+	for _, opts := range []analysis.RecorderOptions{{}, {Span: 10 * time.Minute}} {
+		rec, _ := analysis.NewRecorder(opts, "v1", "v2")
+		judge, _ := analysis.NewThresholds(rec, analysis.ErrorRate(0.01))
+		_, err := ramp.New(context.Background(), ramp.Config{
+			Stable: "v1", Canary: "v2", Strategy: plan, Router: &printRouter{quiet: true}, Analyzer: judge,
+		})
+		fmt.Printf("span %v: too short: %v\n", rec.Span(), errors.Is(err, analysis.ErrSpanTooLong))
+	}
+	// Output:
+	// span 1m0s: too short: true
+	// span 10m0s: too short: false
+}
+
+// Config.Release carries the release's metadata into the revision the
+// history adds when the rollout starts.
+func ExampleConfig_release() {
+	r, _ := ramp.New(context.Background(), ramp.Config{
+		Stable: "v1.4.2", Canary: "v1.5.0", Router: &printRouter{quiet: true},
+		Strategy: strategy.Canary{Steps: []strategy.Step{{Percent: 50, Hold: time.Millisecond}}},
+		Release: release.Identity{Label: "v1.5.0", Commit: "9fceb02",
+			CommitTime: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Digest: "sha256:" + strings.Repeat("ab", 32)},
+	})
+	_ = r.Run(context.Background())
+	rev := r.Status().History[0]
+	fmt.Println(rev.Version, rev.Outcome, rev.Commit, rev.CommitTime.Format(time.RFC3339), rev.Digest[:15]+"…")
+	// Output:
+	// v1.5.0 succeeded 9fceb02 2026-12-01T09:30:00Z sha256:abababab…
 }
