@@ -277,7 +277,7 @@ func TestWatchPrintsLinesWhenNotATerminal(t *testing.T) {
 	p.waitShare(t, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out integration.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", p.admin, "watch", "-interval", "20ms"}, func(string) string { return "" }, &out, io.Discard)
@@ -298,21 +298,4 @@ func TestWatchPrintsLinesWhenNotATerminal(t *testing.T) {
 	assert.Regexp(t, `^\d\d:\d\d:\d\d succeeded, canary 100%$`, lines[len(lines)-1])
 	assert.LessOrEqual(t, strings.Count(out.String(), "req/s"), 2, "status lines at most once a second, not per poll")
 	assert.NotContains(t, out.String(), "\x1b[", "no escape codes off a terminal")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
