@@ -2,8 +2,8 @@
 // analysis schedules can be tested without sleeping for real durations.
 //
 // Every Clock field in ramp (ramp.Config, the rollback triggers, the
-// analysis judges and the Recorder) takes a Clock from this package; nil
-// means Real. Real is the wall clock. Fake is a manual clock for tests:
+// analysis judges and the Recorder, release.Config) and window.Wait's
+// clock argument take a Clock from this package; nil means Real. Real is the wall clock. Fake is a manual clock for tests:
 // time moves only when the test calls Advance, timers fire in order of
 // their deadlines, and BlockUntil waits until the code under test has armed
 // its timers, so a test of a rollout with ten-minute holds runs in

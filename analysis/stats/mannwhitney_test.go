@@ -3,7 +3,6 @@ package stats
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -428,17 +427,4 @@ func BenchmarkMannWhitney10kVs10k(b *testing.B) {
 			b.Fatal(err, r)
 		}
 	}
-}
-
-func ExampleMannWhitney() {
-	// Kayenta's test vector: experiment [10,20,30,40] against control
-	// [1,2,3,4].
-	r, err := MannWhitney([]float64{10, 20, 30, 40}, []float64{1, 2, 3, 4}, 0.95)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Printf("U=%g p=%.4f estimate=%g 95%% CI [%g, %g]\n", r.U, r.PValue, r.Estimate, r.Lower, r.Upper)
-	// Output:
-	// U=16 p=0.0304 estimate=22.5 95% CI [6, 39]
 }

@@ -49,7 +49,7 @@ func history(ctx context.Context, e *env, output string) (int, error) {
 			step = strconv.Itoa(ev.Step + 1)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Kind, ev.Phase,
-			step, pct(ev.CanaryPercent), dash(ev.Verdict), dash(oneLine(ev.Reason)))
+			step, termview.Percent(ev.CanaryPercent), dash(ev.Verdict), dash(oneLine(ev.Reason)))
 	}
 	tw.Flush()
 	if len(st.Revisions) > 0 {

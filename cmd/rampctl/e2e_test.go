@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/ramp-go/ramp/admin"
 	"github.com/ramp-go/ramp/internal/integration"
+	"github.com/ramp-go/ramp/internal/termview/tmuxtest"
 )
 
 const testToken = "s3cret-Tok3n-never-shown"
@@ -224,66 +224,39 @@ func TestWaitForAnUnreachableAPITimesOut(t *testing.T) {
 	assert.Contains(t, stderr.String(), "connection refused")
 }
 
-// tmux runs a private tmux server for the test.
-type tmux struct {
-	bin, socket string
-}
-
-func newTmux(t *testing.T) *tmux {
-	tm := &tmux{bin: integration.Binary(t, "tmux"), socket: fmt.Sprintf("ramp-test-%d", os.Getpid())}
-	t.Cleanup(func() { exec.Command(tm.bin, "-L", tm.socket, "kill-server").Run() })
-	return tm
-}
-
-func (tm *tmux) run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(tm.bin, append([]string{"-L", tm.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
-	require.NoError(t, err, "tmux %v: %s", args, out)
-	return string(out)
-}
-
-// screenUntil captures the pane until it holds every want (a regular
+// screenUntil reads the pane until its screen holds every want (a regular
 // expression when it starts with "(?m)"), and returns it.
-func (tm *tmux) screenUntil(t *testing.T, want ...string) string {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		screen := tm.run(t, "capture-pane", "-p", "-t", "watch")
-		missing := ""
+func screenUntil(p *tmuxtest.Pane, want ...string) string {
+	var screen string
+	p.Poll(15*time.Second, 50*time.Millisecond, func(lines []string) bool {
+		screen = strings.Join(lines, "\n")
 		for _, w := range want {
 			if strings.HasPrefix(w, "(?m)") && !regexp.MustCompile(w).MatchString(screen) ||
 				!strings.HasPrefix(w, "(?m)") && !strings.Contains(screen, w) {
-				missing = w
-				break
+				return false
 			}
 		}
-		if missing == "" {
-			return screen
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the screen never showed %q; it shows:\n%s", missing, screen)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true
+	})
+	return screen
 }
 
 func TestWatchInATerminal(t *testing.T) {
-	tm := newTmux(t)
 	p := startCanaryproxy(t, "-steps", "10,50,100", "-step-duration", "1m")
 	p.load(t)
 	p.waitShare(t, 10)
 	bin := integration.GoBuild(t, "github.com/ramp-go/ramp/cmd/rampctl")
-	tm.run(t, "-u", "new-session", "-d", "-s", "watch", "-x", "120", "-y", "30", "-e", "LANG=C.UTF-8", "-e", "TERM=xterm",
-		fmt.Sprintf("%s -addr %s watch -interval 100ms; echo watch exited $?; sleep 60", bin, p.admin))
+	// TERM=xterm through env(1): tmux sets TERM last.
+	pane := tmuxtest.Start(t, 120, 30, []string{"LANG=C.UTF-8"}, "env", "TERM=xterm", bin, "-addr", p.admin, "watch", "-interval", "100ms")
 
-	first := tm.screenUntil(t, "── ramp v1 → v2 · progressing · step 1 of 3", "[10%] → 50% → 100%", " 10.00%",
+	first := screenUntil(pane, "── ramp v1 → v2 · progressing · step 1 of 3", "[10%] → 50% → 100%", " 10.00%",
 		"step_started step 1 of 3, canary 10%",
 		`(?m)^ v1 +[1-9]\d* +0\.00% +\S+s$`, // stable's rate, 5xx share and p99
 		`(?m)^ v2 +\d+ +0\.00% +\S+s$`)
 	t.Logf("first screen:\n%s", strings.TrimRight(first, "\n"))
 
 	require.Equal(t, exitOK, p.rampctl(t, withToken, "promote").code)
-	second := tm.screenUntil(t, "progressing · step 2 of 3", "10% → [50%] → 100%", " 50.00%", "promoted step 1 of 3, canary 10%: promoted manually")
+	second := screenUntil(pane, "progressing · step 2 of 3", "10% → [50%] → 100%", " 50.00%", "promoted step 1 of 3, canary 10%: promoted manually")
 	t.Logf("after promote:\n%s", strings.TrimRight(second, "\n"))
 	// Redrawn in place: one panel on the screen, not one per refresh;
 	// the events scroll above it.
@@ -293,7 +266,7 @@ func TestWatchInATerminal(t *testing.T) {
 	assert.Less(t, strings.Index(second, "promoted step 1 of 3"), strings.Index(second, "── ramp v1 → v2"), "events above the panel")
 
 	require.Equal(t, exitOK, p.rampctl(t, withToken, "abort", "--reason", "seen in the terminal").code)
-	last := tm.screenUntil(t, "rolled_back", "reason: aborted via the admin API: seen in the terminal", "watch exited 0")
+	last := screenUntil(pane, "rolled_back", "reason: aborted via the admin API: seen in the terminal", "EXIT=0")
 	t.Logf("after abort:\n%s", strings.TrimRight(last, "\n"))
 	assert.Equal(t, 1, strings.Count(last, "── ramp v1 → v2"))
 	assert.Contains(t, last, "  0.00%")
@@ -304,7 +277,7 @@ func TestWatchPrintsLinesWhenNotATerminal(t *testing.T) {
 	p.waitShare(t, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out integration.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", p.admin, "watch", "-interval", "20ms"}, func(string) string { return "" }, &out, io.Discard)
@@ -325,21 +298,4 @@ func TestWatchPrintsLinesWhenNotATerminal(t *testing.T) {
 	assert.Regexp(t, `^\d\d:\d\d:\d\d succeeded, canary 100%$`, lines[len(lines)-1])
 	assert.LessOrEqual(t, strings.Count(out.String(), "req/s"), 2, "status lines at most once a second, not per poll")
 	assert.NotContains(t, out.String(), "\x1b[", "no escape codes off a terminal")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

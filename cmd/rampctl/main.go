@@ -63,6 +63,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ramp-go/ramp/internal/termview"
 )
 
 // Exit codes.
@@ -256,7 +258,7 @@ func commands() map[string]command {
 			if err != nil {
 				return failed(ctx, err)
 			}
-			msg := fmt.Sprintf("%s: accepted; rollout %s, canary %s", name, res.Phase, pct(res.CanaryPercent))
+			msg := fmt.Sprintf("%s: accepted; rollout %s, canary %s", name, res.Phase, termview.Percent(res.CanaryPercent))
 			if code == http.StatusAccepted {
 				msg = fmt.Sprintf("%s: accepted; the rollback is still under way (rollout %s): follow it with rampctl watch", name, res.Phase)
 			}

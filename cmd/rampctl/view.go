@@ -79,7 +79,7 @@ func eventLine(e admin.Event, steps int) string {
 		}
 		b.WriteString(" " + text)
 	}
-	fmt.Fprintf(&b, ", canary %s", pct(e.CanaryPercent))
+	fmt.Fprintf(&b, ", canary %s", termview.Percent(e.CanaryPercent))
 	if e.Verdict != "" {
 		b.WriteString(", " + e.Verdict)
 	}
@@ -111,7 +111,7 @@ func summary(st admin.Status) string {
 	if s := stepText(st); s != "" {
 		b.WriteString(" " + s)
 	}
-	fmt.Fprintf(&b, " canary %s", pct(st.CanaryPercent))
+	fmt.Fprintf(&b, " canary %s", termview.Percent(st.CanaryPercent))
 	if v := st.LastVerdict; v != nil {
 		fmt.Fprintf(&b, " verdict %s", v.Verdict)
 	}
@@ -151,7 +151,7 @@ func panel(st admin.Status, now time.Time, perS map[string]float64) []string {
 	lines = append(lines, "phase    "+phase)
 
 	filled := int(math.Round(math.Min(math.Max(st.CanaryPercent, 0), 100) / 100 * width))
-	lines = append(lines, fmt.Sprintf("share    [%s%s] %s to %s", strings.Repeat("█", filled), strings.Repeat("░", width-filled), pct(st.CanaryPercent), canary.Version))
+	lines = append(lines, fmt.Sprintf("share    [%s%s] %s to %s", strings.Repeat("█", filled), strings.Repeat("░", width-filled), termview.Percent(st.CanaryPercent), canary.Version))
 
 	var steps []string
 	for i, s := range st.Steps {
@@ -162,7 +162,7 @@ func panel(st admin.Status, now time.Time, perS map[string]float64) []string {
 		case i == st.Step && !done(st.Phase):
 			mark = "●"
 		}
-		steps = append(steps, pct(s.Percent)+" "+mark)
+		steps = append(steps, termview.Percent(s.Percent)+" "+mark)
 	}
 	lines = append(lines, "steps    "+strings.Join(steps, "  "))
 
@@ -171,9 +171,9 @@ func panel(st admin.Status, now time.Time, perS map[string]float64) []string {
 		v := st.Versions[role]
 		step := "–"
 		if v.Step.Requests > 0 {
-			step = fmt.Sprintf("%d req, %s 5xx, p99 %s", v.Step.Requests, pct(100*v.Step.ErrorRate), seconds(v.Step.P99Seconds))
+			step = fmt.Sprintf("%d req, %s 5xx, p99 %s", v.Step.Requests, termview.Percent(100*v.Step.ErrorRate), seconds(v.Step.P99Seconds))
 		}
-		lines = append(lines, fmt.Sprintf("%-8s %-12s %8.0f %9d %8d %8s %10s  %s", role, v.Version, perS[role], v.Requests, v.Errors, pct(100*v.ErrorRate), seconds(v.P99Seconds), step))
+		lines = append(lines, fmt.Sprintf("%-8s %-12s %8.0f %9d %8d %8s %10s  %s", role, v.Version, perS[role], v.Requests, v.Errors, termview.Percent(100*v.ErrorRate), seconds(v.P99Seconds), step))
 	}
 	verdict := "none yet"
 	if v := st.LastVerdict; v != nil {
@@ -184,12 +184,6 @@ func panel(st admin.Status, now time.Time, perS map[string]float64) []string {
 		lines = append(lines, "reason   "+st.Reason)
 	}
 	return lines
-}
-
-// pct writes a percentage with up to two decimals.
-func pct(p float64) string {
-	s := strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", p), "0"), ".")
-	return s + "%"
 }
 
 func seconds(s float64) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ramp-go/ramp"
+	"github.com/ramp-go/ramp/internal/integration"
 )
 
 // The demo plays both releases for real on loopback: the healthy one ends
@@ -63,7 +63,7 @@ func TestDemoInterruptRollsBackPlain(t *testing.T) {
 	demoSlot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out integration.SyncBuffer
 	var errs bytes.Buffer
 	done := make(chan int)
 	go func() {
@@ -106,22 +106,4 @@ func TestInterruptLine(t *testing.T) {
 	guard := &release{stable: "v2", canary: "v3", outcome: ramp.RolledBack}
 	assert.Equal(t, "interrupted: no release in flight, v2 serves all traffic", interruptLine([]*release{done, guard}, "v2"),
 		"the guard, not the interrupt, rolled it back")
-}
-
-// syncBuffer is a bytes.Buffer safe to write and read at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -20,7 +20,7 @@ type Process struct {
 
 	name string
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  SyncBuffer
 	done chan struct{}
 	err  error // cmd.Wait's result, set before done is closed
 }
@@ -106,20 +106,23 @@ func (p *Process) stop() {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the two output copiers and the
-// test to use at once.
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer safe to write and read at once: a
+// process's output copiers, or a program under test writing while the
+// test reads. The zero value is empty and ready to use.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns what was written so far.
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

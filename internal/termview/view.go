@@ -267,7 +267,7 @@ func clampPercent(p float64) float64 {
 func (v View) stepsRow(width int) row {
 	labels := make([]string, len(v.Steps))
 	for i, p := range v.Steps {
-		labels[i] = trimPercent(p)
+		labels[i] = Percent(p)
 		if i == v.Step {
 			labels[i] = "[" + labels[i] + "]"
 		}
@@ -312,7 +312,9 @@ func (v View) stepsSpans(labels []string, lo, hi int) row {
 	return r
 }
 
-func trimPercent(p float64) string {
+// Percent writes a share in percent with up to two decimals and no
+// trailing zeros: 10 → "10%", 12.5 → "12.5%", 0.126 → "0.13%".
+func Percent(p float64) string {
 	s := fmt.Sprintf("%.2f", p)
 	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	return s + "%"

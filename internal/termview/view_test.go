@@ -111,3 +111,9 @@ func TestStepText(t *testing.T) {
 		assert.Equal(t, tc.want, View{Steps: tc.steps, Step: tc.step}.stepText())
 	}
 }
+
+func TestPercent(t *testing.T) {
+	for p, want := range map[float64]string{0: "0%", 10: "10%", 12.5: "12.5%", 0.126: "0.13%", 33.333: "33.33%", 100: "100%"} {
+		assert.Equal(t, want, Percent(p), "%v", p)
+	}
+}

@@ -38,3 +38,22 @@ func ExampleValidName() {
 	// invalid HAProxy name: server "s1 0": character ' ' at byte 2 is not allowed (allowed: A-Z a-z 0-9 _ . : -)
 	// <nil>
 }
+
+// A Router drives the weights of two servers of one HAProxy backend
+// through the runtime API; a ramp.Config takes it as its Router. New only
+// checks the configuration: nothing is sent until Apply or Current.
+func ExampleNew() {
+	router, err := haproxy.New(haproxy.Config{
+		Addr:    "/run/haproxy/admin.sock", // "stats socket … level admin" in haproxy.cfg
+		Backend: "shop",
+		Servers: map[string]string{"v1.4.1": "blue", "v1.4.2": "green"},
+	})
+	fmt.Println(router != nil, err)
+
+	_, err = haproxy.New(haproxy.Config{Backend: "shop"})
+	fmt.Println(err)
+	// Output:
+	// true <nil>
+	// haproxy: addr: empty: the runtime API's socket path or host:port is required
+	// haproxy: servers: none: map each version label to its server
+}

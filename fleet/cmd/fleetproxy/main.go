@@ -10,7 +10,8 @@
 //	    -stable-version v1.4.1 -canary-version v1.4.2 -steps 10:5m,50:5m \
 //	    -listen :8080 -admin :9090
 //
-// Each step of -steps is PERCENT:HOLD; a hold of 0 waits for a promote.
+// Each step of -steps is PERCENT:HOLD (strategy.ParseSteps); the hold
+// "promote" waits for a promote, no hold or 0 is strategy.DefaultHold.
 // The leader judges each step on the requests of the whole fleet (merged
 // from every replica's admin server: error rate at most -max-error-rate
 // over at least -min-samples requests) and a guard on the fleet's traffic
@@ -75,7 +76,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&canary, "canary", "", "canary upstream URL (required)")
 	fs.StringVar(&c.stableVersion, "stable-version", "stable", "stable version label")
 	fs.StringVar(&c.canaryVersion, "canary-version", "canary", "canary version label")
-	fs.StringVar(&c.steps, "steps", "10:1m,50:1m", "steps PERCENT:HOLD, comma-separated; hold 0 waits for a promote")
+	fs.StringVar(&c.steps, "steps", "10:1m,50:1m", "steps PERCENT:HOLD, comma-separated; hold \"promote\" waits for a promote, none or 0 is 5m")
 	c.etcd = etcdflags.Register(fs, "FLEETPROXY_ETCD_PASSWORD")
 	fs.StringVar(&c.service, "service", "", "service name: the fleet (required)")
 	fs.StringVar(&c.replica, "replica", "", "replica ID (default hostname-pid)")

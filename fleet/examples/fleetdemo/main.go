@@ -96,7 +96,7 @@ func release(ctx context.Context, endpoint string, versions map[string]http.Hand
 	for _, m := range ms {
 		go loadgen(loadCtx, m.split)
 	}
-	steps := []strategy.Step{{Percent: 20, Hold: 2 * time.Second}, {Percent: 50}} // the second waits for a promote
+	steps := []strategy.Step{{Percent: 20, Hold: 2 * time.Second}, {Percent: 50, Hold: strategy.UntilPromoted}}
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		wg.Add(1)
@@ -108,7 +108,7 @@ func release(ctx context.Context, endpoint string, versions map[string]http.Hand
 				Router:   m.split,
 				Triggers: []rollback.Trigger{&rollback.Guard{Source: src, MaxErrorRate: 0.05}},
 				OnEvent: func(e ramp.Event) {
-					fmt.Printf("  leader %s: %s step %d (%.0f%%) %s\n", m.rep.ID(), e.Kind, e.Step, e.Percent, e.Reason)
+					fmt.Printf("  leader %s: %s %s (%.0f%%) %s\n", m.rep.ID(), e.Kind, strategy.StepText(e.Step, e.Steps), e.Percent, e.Reason)
 				},
 			}, nil)
 			if err != nil {

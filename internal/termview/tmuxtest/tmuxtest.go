@@ -3,8 +3,9 @@
 // configuration), whose screen the test reads with capture-pane, types into
 // with send-keys and resizes.
 //
-// Without tmux the test is skipped, or fails when RAMP_REQUIRE_SERVERS=1
-// (CI). The server is killed when the test ends.
+// Without tmux the test is skipped, or fails when RAMP_REQUIRE_SERVERS is
+// set (CI), as internal/integration decides for every server binary. The
+// server is killed when the test ends.
 package tmuxtest
 
 import (
@@ -16,11 +17,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ramp-go/ramp/internal/integration"
 )
 
 // Pane is a program running in a tmux pane.
 type Pane struct {
 	t    testing.TB
+	bin  string // the tmux binary
 	sock string
 	// Width and Height are the pane's size as last set.
 	Width, Height int
@@ -34,19 +38,14 @@ type Pane struct {
 // only.
 func Start(t testing.TB, width, height int, env []string, argv ...string) *Pane {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("RAMP_REQUIRE_SERVERS") == "1" {
-			t.Fatalf("tmux is required (RAMP_REQUIRE_SERVERS=1): %v", err)
-		}
-		t.Skipf("tmux not installed: %v", err)
-	}
+	bin := integration.Binary(t, "tmux")
 	dir, err := os.MkdirTemp("", "tmuxtest") // short: socket paths are limited to ~100 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Pane{t: t, sock: filepath.Join(dir, "s"), Width: width, Height: height}
+	p := &Pane{t: t, bin: bin, sock: filepath.Join(dir, "s"), Width: width, Height: height}
 	t.Cleanup(func() {
-		_ = exec.Command("tmux", "-S", p.sock, "kill-server").Run()
+		_ = exec.Command(p.bin, "-S", p.sock, "kill-server").Run()
 		_ = os.RemoveAll(dir)
 	})
 	quoted := make([]string, len(argv))
@@ -67,7 +66,7 @@ func Start(t testing.TB, width, height int, env []string, argv ...string) *Pane 
 // Tmux runs a tmux command on the pane's server and returns its output.
 func (p *Pane) Tmux(args ...string) string {
 	p.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-S", p.sock}, args...)...).CombinedOutput()
+	out, err := exec.Command(p.bin, append([]string{"-S", p.sock}, args...)...).CombinedOutput()
 	if err != nil {
 		p.t.Fatalf("tmux %v: %v: %s", args, err, out)
 	}
