@@ -46,7 +46,7 @@
 // Window covers at most Span (60 s by default) whole. RecorderOptions.Span
 // sizes the slices from the longest step to judge, and CheckSpan refuses
 // a longer step with an error wrapping ErrSpanTooLong, rather than judging
-// its last minute only.
+// its last minute only; ramp.New asks every judge over a Recorder so.
 //
 // Memory per backend is fixed when the backend is added and never grows
 // with the number of requests. With the defaults it is 58,648 bytes of
