@@ -285,6 +285,7 @@ func (r *Replica) applyValue(ctx context.Context, v []byte, rev int64) error {
 	r.mu.Lock()
 	r.applied, r.appliedRev, r.route, r.fallback = p, rev, route, false
 	r.mu.Unlock()
+	r.logf(slog.LevelInfo, "fleet: route applied", "revision", rev, "canary_percent", route.Percent(p.Canary))
 	return r.ack(ctx)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -55,6 +56,7 @@ func (p *Router) Apply(ctx context.Context, route traffic.Route) error {
 	if err != nil {
 		return err
 	}
+	p.r.logf(slog.LevelInfo, "fleet: route published", "revision", rev, "canary_percent", route.Percent(p.canary))
 	return p.r.awaitAcks(ctx, rev, wch)
 }
 
