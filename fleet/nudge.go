@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ramp-go/ramp/analysis"
 )
@@ -269,4 +273,85 @@ func (s *Source) fireLocked(sub *nudgeSub) {
 	sub.last = time.Now()
 	close(sub.ch)
 	sub.ch = make(chan struct{})
+}
+
+// memberView is the Source's list of live replicas, kept by a watch on
+// their keys, so that a guard's poll costs no etcd round trip (two per
+// poll before: one per backend). Until the watch has read the list, and
+// whenever it is broken, Window reads the list from etcd as before.
+type memberView struct {
+	once   sync.Once
+	mu     sync.Mutex
+	synced bool
+	byKey  map[string]Member
+}
+
+// liveMembers lists the live replicas.
+func (s *Source) liveMembers(ctx context.Context) ([]Member, error) {
+	s.view.once.Do(func() { go s.watchMembers(s.r.bg) })
+	s.view.mu.Lock()
+	if s.view.synced {
+		out := make([]Member, 0, len(s.view.byKey))
+		for _, m := range s.view.byKey {
+			out = append(out, m)
+		}
+		s.view.mu.Unlock()
+		slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+		return out, nil
+	}
+	s.view.mu.Unlock()
+	members, _, err := s.r.members(ctx)
+	return members, err
+}
+
+func (s *Source) setView(byKey map[string]Member, synced bool) {
+	s.view.mu.Lock()
+	s.view.byKey, s.view.synced = byKey, synced
+	s.view.mu.Unlock()
+}
+
+// watchMembers keeps the view until ctx ends: the list, then every change
+// from the revision after it; a broken watch reads the list again.
+func (s *Source) watchMembers(ctx context.Context) {
+	b := newBackoff()
+	prefix := s.r.k.members()
+	for ctx.Err() == nil {
+		resp, err := s.r.cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if err == nil {
+			byKey := map[string]Member{}
+			for _, kv := range resp.Kvs {
+				var m Member
+				if json.Unmarshal(kv.Value, &m) == nil {
+					byKey[string(kv.Key)] = m
+				}
+			}
+			s.setView(byKey, true)
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			for wr := range s.r.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+				if wr.Err() != nil {
+					break
+				}
+				s.view.mu.Lock()
+				for _, ev := range wr.Events {
+					var m Member
+					switch {
+					case ev.Type == clientv3.EventTypeDelete:
+						delete(s.view.byKey, string(ev.Kv.Key))
+					case json.Unmarshal(ev.Kv.Value, &m) == nil:
+						s.view.byKey[string(ev.Kv.Key)] = m
+					}
+				}
+				s.view.mu.Unlock()
+				b.reset()
+			}
+			cancel()
+			s.setView(nil, false)
+		}
+		t := time.NewTimer(b.next())
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 }

@@ -209,16 +209,18 @@ func WindowHandler(src analysis.WindowSource) http.Handler {
 
 // Source is an analysis.WindowSource over the whole fleet: the leader's
 // guard and analyzers read windows merged from every live replica's
-// recorder. Each Window lists the live replicas (one etcd read) and pulls
-// their windows from their admin servers concurrently; etcd carries no
-// metrics. A replica that does not answer within Timeout is left out of
-// that window and named by Missing.
+// recorder. Each Window lists the live replicas (kept by a watch on their
+// keys, so a replica that just joined counts within the watch's delay; no
+// etcd round trip) and pulls their windows from their admin servers
+// concurrently; etcd carries no metrics. A replica that does not answer
+// within Timeout is left out of that window and named by Missing.
 type Source struct {
 	r       *Replica
 	client  *http.Client
 	polls   *http.Client // long-polls (see Errored)
 	timeout time.Duration
 	n       nudges
+	view    memberView
 
 	mu      sync.Mutex
 	missing []string
@@ -242,7 +244,7 @@ var _ analysis.WindowSource = (*Source)(nil)
 func (s *Source) Window(backend string, since, until time.Time) analysis.Window {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	members, _, err := s.r.members(ctx)
+	members, err := s.liveMembers(ctx)
 	if err != nil {
 		s.setMissing([]string{"(replica list: " + err.Error() + ")"})
 		return analysis.Window{Backend: backend, Since: since, Until: until}

@@ -115,7 +115,10 @@ func TestSourceMergesTheFleetsWindows(t *testing.T) {
 	r, err := Join(ctx, Config{Client: cli, Service: "shop", ID: "dead", TTL: time.Second, Router: &localRouter{}, Admin: dead.URL})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
-	got = src.Window("v2", since, until)
+	require.Eventually(t, func() bool { // the view of the replicas is a watch's
+		got = src.Window("v2", since, until)
+		return len(src.Missing()) > 0
+	}, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, want.Requests, got.Requests)
 	assert.Equal(t, []string{"dead"}, src.Missing())
 }
