@@ -517,7 +517,12 @@ type logEvent struct {
 	Canary *float64  `json:"canary_percent"`
 }
 
-const failsafeMsg = "fleet: local guard moved this replica to the stable version; asking the leader to roll back"
+const (
+	failsafeMsg = "fleet: local guard moved this replica to the stable version; asking the leader to roll back"
+	// A replica starved of CPU long enough to lose its lease routes to
+	// stable too.
+	lostMsg = "fleet: lost etcd for longer than the TTL; routing to the stable version until it is back"
+)
 
 // logEvents returns r's log lines since t.
 func logEvents(r *replica, t time.Time) []logEvent {
@@ -535,7 +540,7 @@ func logEvents(r *replica, t time.Time) []logEvent {
 // (0 when it did not).
 func movedToStable(r *replica, fault time.Time) time.Duration {
 	for _, l := range logEvents(r, fault) {
-		if l.Msg == failsafeMsg || l.Msg == "fleet: route applied" && l.Canary != nil && *l.Canary == 0 {
+		if l.Msg == failsafeMsg || l.Msg == lostMsg || l.Msg == "fleet: route applied" && l.Canary != nil && *l.Canary == 0 {
 			return max(l.Time.Sub(fault), time.Millisecond) // the log's resolution
 		}
 	}
@@ -551,7 +556,8 @@ func timeline(rs []*replica, fault time.Time) string {
 		what string
 	}
 	short := map[string]string{"guard: firing": "guard fired", "fleet: operation": "op taken",
-		"fleet: route published": "route published", "fleet: route applied": "applied", failsafeMsg: "failsafe"}
+		"fleet: route published": "route published", "fleet: route applied": "applied", failsafeMsg: "failsafe",
+		lostMsg: "lost etcd"}
 	var evs []event
 	for _, r := range rs {
 		for _, l := range logEvents(r, fault) {
