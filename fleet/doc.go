@@ -40,15 +40,23 @@
 // # Judged on the whole fleet
 //
 // Each replica serves its recorder's windows on its admin server
-// (WindowHandler at WindowPath); the leader's Source lists the live
-// replicas and pulls and merges their windows (MergeWindows: counts add,
-// latency histograms merge exactly), so analysis and guards judge the
-// fleet's traffic while etcd carries no metrics.
+// (WindowHandler at WindowPath); the leader's Source keeps the list of
+// live replicas from a watch and pulls and merges their windows
+// (MergeWindows: counts add, latency histograms merge exactly), so
+// analysis and guards judge the fleet's traffic while etcd carries no
+// metrics. A replica's 5xx wakes the leader's guard at once: the Source
+// holds a long-poll on each replica's window handler, answered at the
+// replica's next error, and its Errored channel wakes a rollback.Guard
+// (at most every 10 ms), which then judges the merged windows with its
+// usual thresholds; the guard need not wait for its next poll while each
+// replica sees only its slice of the canary's traffic.
 //
 // # Fail-safe
 //
 // A replica whose own guard sees the canary failing calls Failsafe: it
-// routes to stable at once and asks the leader to roll the fleet back. A
+// routes to stable at once and asks the leader to roll the fleet back
+// (the leader starts an abort as soon as it sees it, while it claims the
+// operation). A
 // replica cut off from etcd for longer than its TTL routes to the fallback
 // route published with each route (the stable version during a rollout
 // and after a rollback; the new version once a route gives it all

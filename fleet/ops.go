@@ -124,6 +124,17 @@ func (t *Term) take(ctx context.Context, wg *sync.WaitGroup, ro *ramp.Rollout, k
 	if json.Unmarshal(val, &o) != nil || o.State != "" {
 		return
 	}
+	// Rollback wins: an abort starts at once, while its claim is written
+	// (a failsafe's abort then waits for one etcd write less). Carried out
+	// twice — another leader claimed it too — it changes nothing more: a
+	// rolled-back rollout stays so, and a deposed leader's writes fail.
+	var early chan error
+	if o.Kind == OpAbort {
+		early = make(chan error, 1)
+		wg.Add(1)
+		abort := o // o is marked taken below
+		go func() { defer wg.Done(); early <- t.do(ctx, ro, abort) }()
+	}
 	o.State, o.By = "taken", t.r.cfg.ID
 	b, _ := json.Marshal(o)
 	resp, err := t.r.cli.Txn(ctx).
@@ -138,7 +149,12 @@ func (t *Term) take(ctx context.Context, wg *sync.WaitGroup, ro *ramp.Rollout, k
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := t.do(ctx, ro, o)
+		var err error
+		if early != nil {
+			err = <-early
+		} else {
+			err = t.do(ctx, ro, o)
+		}
 		o.State = "done"
 		if err != nil {
 			o.Error = err.Error()

@@ -138,6 +138,7 @@ type Replica struct {
 	leader     string
 	leaderRev  int64
 
+	bg     context.Context // ends with Close
 	cancel context.CancelFunc
 	closed chan struct{} // closed by Close
 	wg     sync.WaitGroup
@@ -167,7 +168,7 @@ func Join(ctx context.Context, cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("fleet: replica %s: join: %w", cfg.ID, err)
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	r.bg, r.cancel = bg, cancel
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.follow(bg, rev) }()
 	go func() { defer r.wg.Done(); r.observe(bg) }()
@@ -285,6 +286,7 @@ func (r *Replica) applyValue(ctx context.Context, v []byte, rev int64) error {
 	r.mu.Lock()
 	r.applied, r.appliedRev, r.route, r.fallback = p, rev, route, false
 	r.mu.Unlock()
+	r.logf(slog.LevelInfo, "fleet: route applied", "revision", rev, "canary_percent", route.Percent(p.Canary))
 	return r.ack(ctx)
 }
 

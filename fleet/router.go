@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -39,10 +40,18 @@ func (p *Router) Apply(ctx context.Context, route traffic.Route) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.r.cfg.AckTimeout)
 	defer cancel()
-	// The acknowledgements are watched from before the route is published:
-	// a watch that starts at a past revision is served by etcd's catch-up
-	// loop, every 100 ms, and would add that much to every Apply.
+	// The acknowledgements are watched from the current revision, not from
+	// the route's: a watch that starts at a past revision is served by
+	// etcd's catch-up loop, every 100 ms, and would add that much to every
+	// Apply. The watch is created while the route is published (a route
+	// waits for no round trip but its own write); awaitAcks lists the
+	// replicas only once it is created, so no acknowledgement falls
+	// between the listing and the watch.
 	wch := p.r.cli.Watch(clientv3.WithRequireLeader(ctx), p.r.k.members(), clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	rev, err := p.publish(ctx, route)
+	if err != nil {
+		return err
+	}
 	select {
 	case resp, ok := <-wch:
 		if !ok || resp.Err() != nil || !resp.Created {
@@ -51,10 +60,7 @@ func (p *Router) Apply(ctx context.Context, route traffic.Route) error {
 	case <-ctx.Done():
 		return fmt.Errorf("fleet: watch acknowledgements: %w", context.Cause(ctx))
 	}
-	rev, err := p.publish(ctx, route)
-	if err != nil {
-		return err
-	}
+	p.r.logf(slog.LevelInfo, "fleet: route published", "revision", rev, "canary_percent", route.Percent(p.canary))
 	return p.r.awaitAcks(ctx, rev, wch)
 }
 

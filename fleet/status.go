@@ -90,8 +90,16 @@ func (r *Replica) Failsafe(ctx context.Context, reason string) error {
 	}
 	r.applyMu.Unlock()
 	r.logf(slog.LevelWarn, "fleet: local guard moved this replica to the stable version; asking the leader to roll back", "reason", reason)
-	if err := r.ack(ctx); err != nil {
-		r.logf(slog.LevelWarn, "fleet: failsafe: cannot publish the guarded state", "err", err)
-	}
-	return r.Send(ctx, OpAbort, fmt.Sprintf("replica %s guard: %s", r.cfg.ID, reason))
+	// The guarded state is published while the abort travels: the abort
+	// does not wait for that write.
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		if err := r.ack(ctx); err != nil {
+			r.logf(slog.LevelWarn, "fleet: failsafe: cannot publish the guarded state", "err", err)
+		}
+	}()
+	err := r.Send(ctx, OpAbort, fmt.Sprintf("replica %s guard: %s", r.cfg.ID, reason))
+	<-acked
+	return err
 }

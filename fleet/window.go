@@ -172,10 +172,22 @@ const WindowPath = "/fleet/window"
 // WindowHandler serves src's windows to the fleet's leader: GET with
 // backend, since and until (RFC 3339) returns the window as JSON, with its
 // latency histogram's buckets.
+//
+// When src also has methods Errored(backend) <-chan struct{} and
+// Total(backend) analysis.Window (as *analysis.Recorder has), GET with
+// backend and errors_after=N (and optionally wait, a duration up to 1m,
+// default 1s) is a long-poll: it answers {"errors": M} as soon as the
+// backend's error count M exceeds N, or when wait ends; N = -1 answers at
+// once. The leader's Source holds one per replica so that a replica's 5xx
+// wakes the leader's guard at once (see Source.Errored).
 func WindowHandler(src analysis.WindowSource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		backend := q.Get("backend")
+		if q.Has("errors_after") && backend != "" {
+			serveErrors(w, r, src, backend)
+			return
+		}
 		since, err1 := time.Parse(time.RFC3339Nano, q.Get("since"))
 		until, err2 := time.Parse(time.RFC3339Nano, q.Get("until"))
 		if backend == "" || err1 != nil || err2 != nil {
@@ -197,17 +209,22 @@ func WindowHandler(src analysis.WindowSource) http.Handler {
 
 // Source is an analysis.WindowSource over the whole fleet: the leader's
 // guard and analyzers read windows merged from every live replica's
-// recorder. Each Window lists the live replicas (one etcd read) and pulls
-// their windows from their admin servers concurrently; etcd carries no
-// metrics. A replica that does not answer within Timeout is left out of
-// that window and named by Missing.
+// recorder. Each Window lists the live replicas (kept by a watch on their
+// keys, so a replica that just joined counts within the watch's delay; no
+// etcd round trip) and pulls their windows from their admin servers
+// concurrently; etcd carries no metrics. A replica that does not answer
+// within Timeout is left out of that window and named by Missing.
 type Source struct {
 	r       *Replica
 	client  *http.Client
+	polls   *http.Client // long-polls (see Errored)
 	timeout time.Duration
+	n       nudges
+	view    memberView
 
 	mu      sync.Mutex
 	missing []string
+	members []Member // of the last Window
 }
 
 // NewSource returns the fleet's window source. timeout bounds each pull;
@@ -216,7 +233,8 @@ func (r *Replica) NewSource(timeout time.Duration) *Source {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	return &Source{r: r, client: &http.Client{Timeout: timeout}, timeout: timeout}
+	return &Source{r: r, client: &http.Client{Timeout: timeout}, polls: &http.Client{Timeout: nudgeWait + timeout},
+		timeout: timeout}
 }
 
 var _ analysis.WindowSource = (*Source)(nil)
@@ -226,11 +244,15 @@ var _ analysis.WindowSource = (*Source)(nil)
 func (s *Source) Window(backend string, since, until time.Time) analysis.Window {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	members, _, err := s.r.members(ctx)
+	members, err := s.liveMembers(ctx)
 	if err != nil {
 		s.setMissing([]string{"(replica list: " + err.Error() + ")"})
 		return analysis.Window{Backend: backend, Since: since, Until: until}
 	}
+	s.mu.Lock()
+	s.members = members
+	s.mu.Unlock()
+	s.reconcile()
 	wins := make([]analysis.Window, len(members))
 	errs := make([]error, len(members))
 	var wg sync.WaitGroup

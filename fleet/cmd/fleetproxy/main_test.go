@@ -449,7 +449,11 @@ func TestFleetRollbackOnCanaryFault(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		u.fault.Store(true)
 		fault := time.Now()
-		stable := make([]time.Duration, len(rs))
+		// Each replica's /status shows it on stable; the time it got there
+		// is the one it logged (the failsafe's local move or the applied
+		// rollback route): a /status round trip, slow on a loaded machine,
+		// is no part of it.
+		seen := make([]time.Duration, len(rs))
 		var pw sync.WaitGroup
 		for i, r := range rs {
 			pw.Add(1)
@@ -458,16 +462,19 @@ func TestFleetRollbackOnCanaryFault(t *testing.T) {
 				deadline := time.Now().Add(30 * time.Second)
 				for time.Now().Before(deadline) {
 					if st, err := r.status(); err == nil && st.Fleet.Route.Percent("v2") == 0 {
-						stable[i] = time.Since(fault)
+						seen[i] = time.Since(fault)
 						return
 					}
-					time.Sleep(5 * time.Millisecond)
+					time.Sleep(20 * time.Millisecond)
 				}
 			}()
 		}
 		pw.Wait()
-		for i, d := range stable {
-			require.NotZero(t, d, "trial %d: replica %s never moved to stable", trial, rs[i].id)
+		stable := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			require.NotZero(t, seen[i], "trial %d: replica %s never moved to stable", trial, r.id)
+			stable[i] = movedToStable(r, fault)
+			require.NotZero(t, stable[i], "trial %d: replica %s logged no move to stable", trial, r.id)
 		}
 		waitFor(t, 30*time.Second, func() bool {
 			for _, r := range rs {
@@ -486,7 +493,9 @@ func TestFleetRollbackOnCanaryFault(t *testing.T) {
 				first = st.Rollout.Reasons[0]
 			}
 		}
-		t.Logf("trial %d: fault → stable on every replica in %v (per replica %v); first reason: %s", trial, slices.Max(stable), stable, first)
+		t.Logf("trial %d: fault → stable on every replica in %v (per replica %v, seen on /status after %v); first reason: %s",
+			trial, slices.Max(stable), stable, slices.Max(seen), first)
+		t.Logf("trial %d timeline: %s", trial, timeline(rs, fault))
 		for _, r := range rs {
 			_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		}
@@ -497,6 +506,82 @@ func TestFleetRollbackOnCanaryFault(t *testing.T) {
 	slices.Sort(worst)
 	t.Logf("fault → stable on all 5 replicas over %d trials: median %v, worst %v", trials, worst[len(worst)/2], worst[len(worst)-1])
 	assert.Less(t, worst[len(worst)-1], 5*time.Second)
+}
+
+// logEvent is a line of a replica's JSON log.
+type logEvent struct {
+	Time   time.Time `json:"time"`
+	Msg    string    `json:"msg"`
+	Kind   string    `json:"kind"`
+	Guard  string    `json:"guard"`
+	Canary *float64  `json:"canary_percent"`
+}
+
+const (
+	failsafeMsg = "fleet: local guard moved this replica to the stable version; asking the leader to roll back"
+	// A replica starved of CPU long enough to lose its lease routes to
+	// stable too.
+	lostMsg = "fleet: lost etcd for longer than the TTL; routing to the stable version until it is back"
+)
+
+// logEvents returns r's log lines since t.
+func logEvents(r *replica, t time.Time) []logEvent {
+	var out []logEvent
+	for _, line := range strings.Split(r.proc.Output(), "\n") {
+		var l logEvent
+		if json.Unmarshal([]byte(line), &l) == nil && !l.Time.Before(t.Truncate(time.Millisecond)) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// movedToStable is when, after fault, r logged that it routes to stable
+// (0 when it did not).
+func movedToStable(r *replica, fault time.Time) time.Duration {
+	for _, l := range logEvents(r, fault) {
+		if l.Msg == failsafeMsg || l.Msg == lostMsg || l.Msg == "fleet: route applied" && l.Canary != nil && *l.Canary == 0 {
+			return max(l.Time.Sub(fault), time.Millisecond) // the log's resolution
+		}
+	}
+	return 0
+}
+
+// timeline lists, from the replicas' logs, what happened after the fault
+// on the way to a fleet-wide rollback, as offsets from the fault: guards
+// firing, operations taken, routes published and applied.
+func timeline(rs []*replica, fault time.Time) string {
+	type event struct {
+		at   time.Duration
+		what string
+	}
+	short := map[string]string{"guard: firing": "guard fired", "fleet: operation": "op taken",
+		"fleet: route published": "route published", "fleet: route applied": "applied", failsafeMsg: "failsafe",
+		lostMsg: "lost etcd"}
+	var evs []event
+	for _, r := range rs {
+		for _, l := range logEvents(r, fault) {
+			if short[l.Msg] == "" {
+				continue
+			}
+			what := r.id + " " + short[l.Msg]
+			for _, s := range []string{l.Guard, l.Kind} {
+				if s != "" {
+					what += " " + s
+				}
+			}
+			if l.Canary != nil {
+				what += fmt.Sprintf(" %v%%", *l.Canary)
+			}
+			evs = append(evs, event{l.Time.Sub(fault), what})
+		}
+	}
+	slices.SortFunc(evs, func(a, b event) int { return int(a.at - b.at) })
+	parts := make([]string, len(evs))
+	for i, e := range evs {
+		parts[i] = fmt.Sprintf("%v %s", e.at.Round(time.Millisecond), e.what)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // etcdCounter reads a counter from etcd's /metrics.

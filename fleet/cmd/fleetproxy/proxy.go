@@ -87,9 +87,10 @@ func (p *proxy) drive(ctx context.Context) {
 	}
 	err := p.replica.Drive(ctx, ramp.Config{
 		Stable: p.cfg.stableVersion, Canary: p.cfg.canaryVersion,
-		Strategy:         strategy.Canary{Steps: steps},
-		Router:           p.splitter, // replaced by the fleet's router
-		Triggers:         []rollback.Trigger{&rollback.Guard{Source: p.source, MaxErrorRate: p.cfg.maxErrorRate, PollInterval: 50 * time.Millisecond}},
+		Strategy: strategy.Canary{Steps: steps},
+		Router:   p.splitter, // replaced by the fleet's router
+		Triggers: []rollback.Trigger{&rollback.Guard{Source: p.source, MaxErrorRate: p.cfg.maxErrorRate,
+			PollInterval: 50 * time.Millisecond, Logger: p.log.With("guard", "fleet")}},
 		ProgressDeadline: p.cfg.progressDeadline,
 		Logger:           p.log,
 	}, func(r *ramp.Rollout) {
@@ -108,7 +109,7 @@ func (p *proxy) drive(ctx context.Context) {
 // guardLocally watches this replica's own canary traffic: when it fails,
 // the replica moves to stable at once and asks the leader to roll back.
 func (p *proxy) guardLocally(ctx context.Context) {
-	g := &rollback.Guard{Source: p.rec, MaxErrorRate: p.cfg.maxErrorRate, PollInterval: 20 * time.Millisecond}
+	g := &rollback.Guard{Source: p.rec, MaxErrorRate: p.cfg.maxErrorRate, PollInterval: 20 * time.Millisecond, Logger: p.log.With("guard", "local")}
 	var once sync.Once
 	err := g.Watch(ctx, rollback.Target{Stable: p.cfg.stableVersion, Canary: p.cfg.canaryVersion}, func(reason string) {
 		once.Do(func() {
