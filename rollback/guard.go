@@ -142,6 +142,8 @@ type Guard struct {
 	// baseline's: it fails when, at some latency d, the share of canary
 	// requests that took at most (1+LatencySlack)·d is shown to be lower
 	// than the baseline's share at most d by more than LatencyTolerance.
+	// It judges only while the baseline serves too (not at a 100% step:
+	// the baseline's requests would be from another time).
 	CompareLatency bool
 	// LatencySlack is the relative slowdown allowed at every quantile, at
 	// least 0: 0.1 lets the canary be 10% slower. 0: none.
@@ -345,6 +347,9 @@ type guardRun struct {
 	nextRestart int64         // canary requests at which the next restart begins
 
 	cv, bv gridDist // scratch views of the distributions since a start
+	// baseServed: the baseline has latencies new in this poll. The
+	// distribution comparison looks only then (see latencyShift).
+	baseServed bool
 }
 
 // guardStart is the state of the tests begun at one restart.
@@ -686,7 +691,9 @@ func (r *guardRun) poll() []string {
 	lc := r.canary.cum.ln
 	dnc, dec := r.read(&r.canary)
 	dlc := r.canary.cum.ln - lc // latency observations, in flight ones too
+	lb := r.base.cum.ln
 	dnb, deb := r.read(&r.base)
+	r.baseServed = r.base.cum.ln > lb
 	updated := false
 	if r.enabled[checkErrorRatio] && !r.fired[checkErrorRatio] {
 		updated = r.updateRatio(dnc, dnb, dec, deb)
@@ -872,7 +879,17 @@ func (r *guardRun) ratioCheck() (string, bool) {
 // when the largest gap over the whole grid — the monitor looks at a
 // subset of those points — exceeds its bands: looking less often never
 // costs validity, and it keeps the cost small.
+//
+// It looks only in a poll in which the baseline served too: with the
+// canary at 100% the baseline's distribution is that of an earlier time,
+// and a machine that got busier since (more load, a neighbour) would show
+// as a slower canary. (Seen in the demo on a loaded machine: a healthy
+// canary rolled back at its 100% step, 40% of its requests within 6 ms
+// against 78% of the baseline's from the steps before.)
 func (r *guardRun) latencyShift() (string, bool) {
+	if !r.baseServed {
+		return "", false
+	}
 	c, b := &r.canary.cum, &r.base.cum
 	last := len(r.grid) - 1
 	for _, s := range r.starts {

@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -220,6 +221,46 @@ func TestGuardLatencyShift(t *testing.T) {
 			assert.Regexp(t, `^guard: canary latency slower than baseline: \d+\.\d% of canary requests \(n=\d+(, the latest of \d+)?\) took at most \S+ vs \d+\.\d% of baseline requests \(n=\d+\), a gap of \d+\.\d% > bands \d+\.\d% \+ tolerance 10\.0%: p=\S+ ≤ \S+ \(α=0\.01 split over restarts\)$`, fired)
 		})
 	}
+}
+
+// At a 100% step the baseline serves nothing: its distribution is that of
+// the steps before. A machine that got slower since must not read as a
+// slower canary.
+func TestGuardLatencyShiftNotAgainstAnIdleBaseline(t *testing.T) {
+	src := newSimSource("v1", "v2")
+	r := guardRunFor(t, Guard{CompareLatency: true, LatencyTolerance: 0.1}, src)
+	ms := func(i int) time.Duration { return time.Duration(1+i%5) * time.Millisecond }
+	// 10% and 50% steps: both serve, alike.
+	for i, share := range slices.Repeat([]int{1, 5}, 100) {
+		for k := range 10 {
+			v := "v1"
+			if k < share {
+				v = "v2"
+			}
+			src.record(v, 200, ms(i+k))
+		}
+		require.Empty(t, r.poll(), "poll %d", i)
+	}
+	// 100%: the machine is three times slower, for the canary alone since
+	// the baseline serves nothing.
+	for i := range 500 {
+		for k := range 10 {
+			src.record("v2", 200, 3*ms(i+k))
+		}
+		require.Empty(t, r.poll(), "poll %d at 100%%", i)
+	}
+	// The baseline serves again alongside a canary that is as slow: it is
+	// judged as soon as they are compared.
+	fired := ""
+	for i := range 500 {
+		src.record("v1", 200, ms(i))
+		src.record("v2", 200, 3*ms(i))
+		if rs := r.poll(); len(rs) > 0 {
+			fired = rs[0]
+			break
+		}
+	}
+	assert.Contains(t, fired, "guard: canary latency slower than baseline")
 }
 
 func TestGuardLatencySlack(t *testing.T) {

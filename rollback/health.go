@@ -257,14 +257,23 @@ func (h *HealthCheck) Ready(ctx context.Context, t Target) error {
 		done := make(chan error, 1)
 		go func() { done <- h.probe(pctx, clk, u) }()
 		var err error
+		late := false
 		select {
 		case err = <-done:
 			cancel()
 		case <-deadline:
+			// A probe that ended before the deadline was seen counts (both
+			// may be ready at once: select would pick either).
+			select {
+			case err = <-done:
+				late = true
+			default:
+				cancel()
+				<-done
+				next.Stop()
+				return fmt.Errorf("%w after %v: %s", ErrNotReady, h.ReadyTimeout, notReady())
+			}
 			cancel()
-			<-done
-			next.Stop()
-			return fmt.Errorf("%w after %v: %s", ErrNotReady, h.ReadyTimeout, notReady())
 		}
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			next.Stop() // the probe was cut short: it says nothing
@@ -280,6 +289,10 @@ func (h *HealthCheck) Ready(ctx context.Context, t Target) error {
 		} else {
 			passed, last = 0, err
 			h.debug(ctx, u, err, 0)
+		}
+		if late {
+			next.Stop()
+			return fmt.Errorf("%w after %v: %s", ErrNotReady, h.ReadyTimeout, notReady())
 		}
 		select {
 		case <-ctx.Done():

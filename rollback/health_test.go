@@ -3,6 +3,7 @@ package rollback
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -55,6 +56,14 @@ func newEndpoint(t *testing.T) *endpoint {
 	t.Cleanup(func() { close(release); e.Close() })
 	return e
 }
+
+// counted is a slog.Handler that counts the records logged.
+type counted struct{ n atomic.Int32 }
+
+func (c *counted) Enabled(context.Context, slog.Level) bool  { return true }
+func (c *counted) Handle(context.Context, slog.Record) error { c.n.Add(1); return nil }
+func (c *counted) WithAttrs([]slog.Attr) slog.Handler        { return c }
+func (c *counted) WithGroup(string) slog.Handler             { return c }
 
 // probeDone waits until probe number n has been answered and the probe's
 // timeout timer is stopped again, leaving timers armed.
@@ -206,14 +215,17 @@ func TestHealthCheckReadyTimeout(t *testing.T) {
 	e := newEndpoint(t)
 	e.mode.Store(down)
 	clk := clock.NewFake(t0)
-	h := &HealthCheck{URL: e.URL, Interval: 2 * time.Second, ReadyTimeout: 5 * time.Second, Clock: clk}
+	var failed counted
+	h := &HealthCheck{URL: e.URL, Interval: 2 * time.Second, ReadyTimeout: 5 * time.Second, Clock: clk, Logger: slog.New(&failed)}
 	done := make(chan error, 1)
 	go func() { done <- h.Ready(context.Background(), target) }()
 	for i := range 3 { // probes at 0, 2, 4 s; the deadline at 5 s
 		if i > 0 {
 			clk.Advance(2 * time.Second)
 		}
-		probeDone(t, clk, e, int32(i+1), 2)
+		// Ready has counted the probe (it logs the failure): the probe's
+		// timer stopping comes a moment before Ready receives its result.
+		waitFor(t, "probe counted", func() bool { return failed.n.Load() == int32(i+1) && clk.Waiters() == 2 })
 	}
 	clk.Advance(time.Second)
 	err := <-done

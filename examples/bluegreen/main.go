@@ -3,6 +3,7 @@
 //
 //	go run ./examples/bluegreen            # about 8 s
 //	go run ./examples/bluegreen -hold 500ms -rate 400
+//	go run ./examples/bluegreen -max-p99 1s  # on a slow or busy machine
 //
 // It starts two versions of a small web service on loopback — blue, live
 // now, and green, the new one — and a router (a traffic.Splitter) in front
@@ -12,7 +13,8 @@
 //
 //  1. Preview: all weighted traffic stays on blue, but requests with
 //     X-Preview: 1 go to green. After -hold, the pre-promotion analysis
-//     judges green on those requests alone (5xx rate, p99 latency).
+//     judges green on those requests alone (5xx rate, p99 latency within
+//     -max-p99).
 //  2. Switch: green takes 100% of the traffic in one route change. Blue
 //     stays up. After -hold, the post-promotion analysis judges green
 //     under full load.
@@ -51,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := options{}
 	fs.DurationVar(&opts.hold, "hold", 2*time.Second, "how long the preview and the post-promotion check last, and how long after success the incident comes")
 	fs.IntVar(&opts.rate, "rate", 200, "user requests per second (testers add a tenth)")
+	fs.DurationVar(&opts.maxP99, "max-p99", 250*time.Millisecond, "the p99 latency green must stay within in both analyses (raise it on a slow or busy machine)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -66,6 +69,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	case opts.rate < 10 || opts.rate > 10000:
 		fmt.Fprintf(stderr, "bluegreen: -rate: %d is outside [10, 10000]\n", opts.rate)
+		return 2
+	case opts.maxP99 <= 0:
+		fmt.Fprintf(stderr, "bluegreen: -max-p99: %v must be positive\n", opts.maxP99)
 		return 2
 	}
 	rep, err := release(ctx, opts, stdout)

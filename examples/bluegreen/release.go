@@ -31,6 +31,8 @@ const (
 type options struct {
 	hold time.Duration
 	rate int
+	// maxP99 is the p99 latency green must stay within in both analyses.
+	maxP99 time.Duration
 }
 
 // release plays the whole story and reports what each route served.
@@ -94,7 +96,7 @@ func release(ctx context.Context, opts options, out io.Writer) (*report, error) 
 	// only traffic is the testers', so the minimum sample is small.
 	judge, err := analysis.NewThresholds(rec,
 		withMin(analysis.ErrorRate(0.01), 10),
-		withMin(analysis.LatencyQuantile(0.99, 250*time.Millisecond), 10))
+		withMin(analysis.LatencyQuantile(0.99, opts.maxP99), 10))
 	if err != nil {
 		return nil, err
 	}

@@ -69,8 +69,14 @@ func flood(addr string, n int) (conns []net.Conn, failed int) {
 func TestAbortGetsThroughAFloodedProxyPort(t *testing.T) {
 	prlimit := integration.Binary(t, "prlimit")
 	stable, canary := upstream(t, "stable"), upstream(t, "canary")
+	// The flood is the only traffic, and a third of it sends a body it
+	// never finishes: on a loaded machine (-race, 1,000 connections on 2
+	// cores) half of the canary's few requests took over the default
+	// 500ms and its guard rolled it back before the abort. The latency
+	// limit is lifted out of the way; the 5xx limit stays, and it is what
+	// catches the descriptor exhaustion this test is about.
 	c := startChild(t, []string{prlimit, "--nofile=512:512"},
-		"-stable", stable.URL, "-canary", canary.URL, "-steps", "10,50", "-step-duration", "1m", "-admin-token", "t")
+		"-stable", stable.URL, "-canary", canary.URL, "-steps", "10,50", "-step-duration", "1m", "-admin-token", "t", "-max-p99", "10m")
 	require.Contains(t, c.stdout.String(), "max_conns=208", "the budget follows the open-file limit: (512-32-64)/2")
 
 	began := time.Now()
