@@ -653,7 +653,7 @@ func TestFleetEtcdWritesInASteadyStep(t *testing.T) {
 	u := newUpstreams(t)
 	var rs []*replica
 	for i := range 3 {
-		rs = append(rs, startReplica(t, etcd, u, fmt.Sprintf("r%d", i+1), "20:8s,50:0", "v2", 2*time.Second))
+		rs = append(rs, startReplica(t, etcd, u, fmt.Sprintf("r%d", i+1), "20:1m,50:0", "v2", 2*time.Second)) // a step that outlasts the setup and the measurement on a loaded machine
 	}
 	waitFor(t, 30*time.Second, func() bool {
 		for _, r := range rs {

@@ -7,6 +7,7 @@ package etcdtest
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +18,10 @@ import (
 
 	"github.com/ramp-go/ramp/internal/integration"
 )
+
+// freeAddr finds a free loopback address; a test replaces it to make a
+// port collide.
+var freeAddr = integration.FreeAddr
 
 // Server is one etcd member started by Start.
 type Server struct {
@@ -38,15 +43,35 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: integration.Binary(t, "etcd"), dir: t.TempDir()}
-	s.client, s.peer = integration.FreeAddr(t), integration.FreeAddr(t)
-	s.Endpoint = "http://" + s.client
-	s.Restart()
-	return s
+	// A port found free here can be taken by another test's server before
+	// etcd binds it (test packages run in parallel): then etcd exits at
+	// once, and it is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		s.client, s.peer = freeAddr(t), freeAddr(t)
+		s.Endpoint = "http://" + s.client
+		if s.start() {
+			return s
+		}
+		if attempt == 5 {
+			t.Fatalf("etcd: the ports were taken before etcd bound them, 5 times")
+		}
+		t.Logf("etcd: a port was taken before etcd bound it; trying others")
+	}
 }
 
 // Restart starts the server again (after Kill or Pause) on the same ports
 // and data, and waits until it answers.
 func (s *Server) Restart() {
+	s.t.Helper()
+	if !s.start() {
+		s.t.Fatalf("etcd: its ports %s and %s were taken while it was down", s.client, s.peer)
+	}
+}
+
+// start runs etcd and waits until it answers. It reports false when etcd
+// exited because a port was already in use; any other failure fails the
+// test.
+func (s *Server) start() bool {
 	s.t.Helper()
 	cmd := exec.Command(s.bin,
 		"--name", "ramp-test",
@@ -68,12 +93,27 @@ func (s *Server) Restart() {
 	s.mu.Unlock()
 	cli := s.Client(s.t)
 	defer cli.Close()
-	p.WaitReady(s.t, 20*time.Second, func() bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-p.Exited():
+			if strings.Contains(p.Output(), "address already in use") {
+				return false
+			}
+			s.t.Fatalf("etcd exited before it was ready:\n%s", p.Output())
+		default:
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
 		_, err := cli.Get(ctx, "health")
-		return err == nil
-	})
+		cancel()
+		if err == nil {
+			return true
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("etcd not ready after 20s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Kill stops the server at once (SIGKILL) and waits for it to exit.
