@@ -46,7 +46,9 @@ type op struct {
 // and waits for its answer: nil, or the rollout's error (for example one
 // wrapping nothing but naming ramp.ErrPhase's text). The operation is a
 // key bound to this replica's lease that the leader watches; it is
-// carried out at most once, even when the leader changes meanwhile.
+// carried out at most once, even when the leader changes meanwhile. An
+// abort of a rollout that is rolled back, or rolls back while Send waits,
+// returns nil without waiting for a leader (there may be none left).
 func (r *Replica) Send(ctx context.Context, kind, reason string) error {
 	switch kind {
 	case OpPromote, OpPromoteFully, OpPause, OpResume, OpAbort:
