@@ -27,7 +27,10 @@
 // ErrDeposed and its rollout stops, while another replica, elected within
 // the TTL, resumes from the state in etcd: no step replayed, none skipped.
 // Operations (Send: promote, pause, resume, abort) sent to any replica are
-// keys the leader watches; each is carried out at most once.
+// keys the leader watches; each is carried out at most once. A leader
+// whose rollout is over answers the operations still waiting before it
+// resigns, and an abort of a rollout already rolled back is confirmed
+// (it changes nothing), by Send itself when no replica leads any more.
 //
 // # Routes confirmed by every replica
 //

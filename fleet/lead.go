@@ -163,6 +163,11 @@ func (r *Replica) Drive(ctx context.Context, cfg ramp.Config, onRollout func(*ra
 }
 
 // Run drives ro (ro.Run) while executing the operations sent to the fleet.
+// Once the rollout is over it answers the operations still waiting before
+// it returns (an abort of a rolled-back rollout succeeds, it changes
+// nothing), so that no sender waits for a leader that already left: the
+// next term, and a Send that sees the rollout rolled back, handle the
+// later ones.
 func (t *Term) Run(ctx context.Context, ro *ramp.Rollout) error {
 	octx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -170,6 +175,9 @@ func (t *Term) Run(ctx context.Context, ro *ramp.Rollout) error {
 	err := ro.Run(ctx)
 	cancel()
 	<-done
+	if err == nil && ctx.Err() == nil {
+		t.drainOps(ctx, ro)
+	}
 	if err != nil && context.Cause(ctx) != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ramp-go/ramp"
@@ -45,7 +46,9 @@ type op struct {
 // and waits for its answer: nil, or the rollout's error (for example one
 // wrapping nothing but naming ramp.ErrPhase's text). The operation is a
 // key bound to this replica's lease that the leader watches; it is
-// carried out at most once, even when the leader changes meanwhile.
+// carried out at most once, even when the leader changes meanwhile. An
+// abort of a rollout that is rolled back, or rolls back while Send waits,
+// returns nil without waiting for a leader (there may be none left).
 func (r *Replica) Send(ctx context.Context, kind, reason string) error {
 	switch kind {
 	case OpPromote, OpPromoteFully, OpPause, OpResume, OpAbort:
@@ -58,7 +61,10 @@ func (r *Replica) Send(ctx context.Context, kind, reason string) error {
 	}
 	b, _ := json.Marshal(op{Kind: kind, Reason: reason, From: r.cfg.ID})
 	key := r.k.ops() + r.cfg.ID + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	put, err := r.cli.Put(ctx, key, string(b), clientv3.WithLease(sess.Lease()))
+	// The state is read in the same transaction: an abort of a rollout
+	// already rolled back needs no leader (there may be none left).
+	put, err := r.cli.Txn(ctx).Then(clientv3.OpPut(key, string(b), clientv3.WithLease(sess.Lease())),
+		clientv3.OpGet(r.k.state())).Commit()
 	if err != nil {
 		return fmt.Errorf("fleet: send %s: %w", kind, err)
 	}
@@ -67,25 +73,67 @@ func (r *Replica) Send(ctx context.Context, kind, reason string) error {
 		_, _ = r.cli.Delete(dctx, key)
 		cancel()
 	}()
-	wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(put.Header.Revision+1))
-	for resp := range wch {
+	if kind == OpAbort && rolledBack(put.Responses[1].GetResponseRange().GetKvs()) {
+		return nil
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	rev := clientv3.WithRev(put.Header.Revision + 1)
+	wch := r.cli.Watch(wctx, key, rev)
+	var sch clientv3.WatchChan // the state, for an abort
+	if kind == OpAbort {
+		sch = r.cli.Watch(wctx, r.k.state(), rev)
+	}
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-wch:
+		case resp, ok = <-sch:
+		}
+		if !ok {
+			return fmt.Errorf("fleet: send %s: no answer from the leader: %w", kind, ctx.Err())
+		}
 		if resp.Err() != nil {
 			return fmt.Errorf("fleet: send %s: %w", kind, resp.Err())
 		}
-		for _, ev := range resp.Events {
-			if ev.Type == clientv3.EventTypeDelete {
-				return fmt.Errorf("fleet: send %s: %w", kind, ErrOpLost)
-			}
-			var o op
-			if json.Unmarshal(ev.Kv.Value, &o) == nil && o.State == "done" {
-				if o.Error != "" {
-					return fmt.Errorf("fleet: %s by leader %s: %s", kind, o.By, o.Error)
-				}
-				return nil
-			}
+		if done, err := answer(kind, key, resp.Events); done {
+			return err
 		}
 	}
-	return fmt.Errorf("fleet: send %s: no answer from the leader: %w", kind, ctx.Err())
+}
+
+// answer reads the events of Send's watches: the operation's answer, or its
+// key gone, or (an abort) the state rolled back.
+func answer(kind, key string, evs []*clientv3.Event) (bool, error) {
+	for _, ev := range evs {
+		if string(ev.Kv.Key) != key {
+			if ev.Type == clientv3.EventTypePut && rolledBack([]*mvccpb.KeyValue{ev.Kv}) {
+				return true, nil
+			}
+			continue
+		}
+		if ev.Type == clientv3.EventTypeDelete {
+			return true, fmt.Errorf("fleet: send %s: %w", kind, ErrOpLost)
+		}
+		var o op
+		if json.Unmarshal(ev.Kv.Value, &o) == nil && o.State == "done" {
+			if o.Error != "" {
+				return true, fmt.Errorf("fleet: %s by leader %s: %s", kind, o.By, o.Error)
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// rolledBack: kvs is a saved state of a rollout that was rolled back.
+func rolledBack(kvs []*mvccpb.KeyValue) bool {
+	if len(kvs) != 1 {
+		return false
+	}
+	var st ramp.State
+	return json.Unmarshal(kvs[0].Value, &st) == nil && st.Phase == ramp.RolledBack
 }
 
 // serveOps carries out the operations sent to the fleet until ctx ends.
@@ -114,6 +162,22 @@ func (t *Term) serveOps(ctx context.Context, ro *ramp.Rollout) {
 			}
 		}
 		t.r.pause(ctx, t.sess, backoff.next())
+	}
+}
+
+// drainOps answers, once, every operation waiting unclaimed, and returns
+// when each is answered: the rollout is over, and its leader is about to
+// resign.
+func (t *Term) drainOps(ctx context.Context, ro *ramp.Rollout) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	resp, err := t.r.cli.Get(ctx, t.r.k.ops(), clientv3.WithPrefix())
+	if err != nil {
+		t.r.logf(slog.LevelWarn, "fleet: cannot read the operations left", "err", err)
+		return
+	}
+	for _, kv := range resp.Kvs {
+		t.take(ctx, &wg, ro, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision)
 	}
 }
 
@@ -182,7 +246,11 @@ func (t *Term) do(ctx context.Context, ro *ramp.Rollout, o op) error {
 		if reason == "" {
 			reason = "aborted"
 		}
-		return ro.Abort(ctx, fmt.Sprintf("%s (from replica %s)", reason, o.From))
+		err := ro.Abort(ctx, fmt.Sprintf("%s (from replica %s)", reason, o.From))
+		if errors.Is(err, ramp.ErrPhase) && ro.Status().Phase == ramp.RolledBack {
+			return nil // already rolled back: what the abort asks for
+		}
+		return err
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
 }
