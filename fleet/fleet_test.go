@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,6 +294,33 @@ type nopRouter struct{}
 
 func (nopRouter) Apply(context.Context, traffic.Route) error     { return nil }
 func (nopRouter) Current(context.Context) (traffic.Route, error) { return traffic.Route{}, nil }
+
+// watchPublished counts the routes published for the shop service (the
+// canary's share of each) until ctx ends.
+func watchPublished(ctx context.Context, t *testing.T, cli *clientv3.Client) func() []float64 {
+	t.Helper()
+	var mu sync.Mutex
+	var published []float64
+	wctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go func() {
+		for resp := range cli.Watch(wctx, "/ramp/shop/route") {
+			for _, ev := range resp.Events {
+				var p Published
+				_ = jsonUnmarshal(ev.Kv.Value, &p)
+				mu.Lock()
+				published = append(published, p.Route.Percent("v2"))
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(published)
+	}
+}
+
 func drive(ctx context.Context, r *testReplica, cfg ramp.Config) chan error {
 	done := make(chan error, 1)
 	go func() { done <- r.Drive(ctx, cfg, nil) }()
@@ -307,23 +335,8 @@ func TestDriveOneRolloutAcrossTheFleet(t *testing.T) {
 		join(t, ctx, srv.Endpoint, "b", time.Second),
 		join(t, ctx, srv.Endpoint, "c", time.Second),
 	}
-	// Count route publications.
-	var published []float64
-	var pmu sync.Mutex
-	wctx, wcancel := context.WithCancel(ctx)
-	defer wcancel()
-	go func() {
-		for resp := range cli.Watch(wctx, "/ramp/shop/route") {
-			for _, ev := range resp.Events {
-				var p Published
-				_ = jsonUnmarshal(ev.Kv.Value, &p)
-				pmu.Lock()
-				published = append(published, p.Route.Percent("v2"))
-				pmu.Unlock()
-			}
-		}
-	}()
-	cfg := canaryConfig(50*time.Millisecond, 0, 50*time.Millisecond) // step 2 waits for a promote
+	published := watchPublished(ctx, t, cli)
+	cfg := canaryConfig(50*time.Millisecond, strategy.UntilPromoted, 50*time.Millisecond) // step 2 waits for a promote
 	var dones []chan error
 	for _, r := range rs {
 		dones = append(dones, drive(ctx, r, cfg))
@@ -360,10 +373,8 @@ func TestDriveOneRolloutAcrossTheFleet(t *testing.T) {
 	st, err := (&Store{cli: cli, key: "/ramp/shop/state"}).Load(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, ramp.Succeeded, st.Phase)
-	eventually(t, 5*time.Second, func() bool { pmu.Lock(); defer pmu.Unlock(); return len(published) >= 4 }, "publications missing")
-	pmu.Lock()
-	assert.Equal(t, []float64{10, 20, 30, 100}, published, "each step's route is published once")
-	pmu.Unlock()
+	eventually(t, 5*time.Second, func() bool { return len(published()) >= 4 }, "publications missing")
+	assert.Equal(t, []float64{10, 20, 30, 100}, published(), "each step's route is published once")
 	// A promote with no rollout left has no leader to answer it.
 	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
@@ -382,22 +393,8 @@ func TestLeaderFailoverResumesTheSameStep(t *testing.T) {
 		join(t, ctx, srv.Endpoint, "b", time.Second),
 		join(t, ctx, srv.Endpoint, "c", time.Second),
 	}
-	var mu sync.Mutex
-	var published []float64
-	wctx, wcancel := context.WithCancel(ctx)
-	defer wcancel()
-	go func() {
-		for resp := range cli.Watch(wctx, "/ramp/shop/route") {
-			for _, ev := range resp.Events {
-				var p Published
-				_ = jsonUnmarshal(ev.Kv.Value, &p)
-				mu.Lock()
-				published = append(published, p.Route.Percent("v2"))
-				mu.Unlock()
-			}
-		}
-	}()
-	cfg := canaryConfig(0, 0, 0) // every step waits for a promote
+	published := watchPublished(ctx, t, cli)
+	cfg := canaryConfig(strategy.UntilPromoted, strategy.UntilPromoted, strategy.UntilPromoted) // every step waits for a promote
 	dctx, dcancel := context.WithCancel(ctx)
 	defer dcancel()
 	dones := map[string]chan error{}
@@ -459,10 +456,8 @@ func TestLeaderFailoverResumesTheSameStep(t *testing.T) {
 			t.Fatal("rollout did not finish")
 		}
 	}
-	eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(published) >= 4 }, "publications missing")
-	mu.Lock()
-	assert.Equal(t, []float64{10, 20, 30, 100}, published, "no step published twice, none skipped")
-	mu.Unlock()
+	eventually(t, 5*time.Second, func() bool { return len(published()) >= 4 }, "publications missing")
+	assert.Equal(t, []float64{10, 20, 30, 100}, published(), "no step published twice, none skipped")
 	// The old leader rejoined with a new session and follows.
 	eventually(t, 10*time.Second, func() bool { return leader.router.percent("v2") == 100 }, "the old leader did not rejoin")
 	dcancel()
